@@ -1,0 +1,210 @@
+/**
+ * Spectral metrics of learned functions on a quadrature (a grid or a finite domain), on plain
+ * arrays (METHOD §4): norm and Rayleigh-quotient eigenvalue estimates, orthogonality, and subspace
+ * distances against known eigenfunctions, per mode, per degenerate block and overall.
+ *
+ * @module
+ */
+import { columns, type Matrix, subspaceDistance } from "./linalg.ts";
+
+/** One learned mode's numbers. */
+export interface ModeReport {
+  /** 0-based mode index. */
+  mode: number;
+  /** Known eigenvalue / singular value, if given. */
+  target?: number;
+  /** Norm estimator: E[f_l²] (EVD) or ‖f_l‖·‖g_l‖ (SVD). */
+  norm: number;
+  /** Rayleigh quotient ⟨f_l, T f_l⟩/⟨f_l, f_l⟩ (EVD) or ⟨f_l, T g_l⟩/(‖f_l‖‖g_l‖) (SVD). */
+  rayleigh: number;
+  /** |norm − target| / |target|. */
+  normRelError?: number;
+  /** |rayleigh − target| / |target|. */
+  rayleighRelError?: number;
+  /** 1 − cos² between the learned and the true function (for the left side in SVD). */
+  subspaceDistance?: number;
+}
+
+/** Metrics of a set of learned modes. */
+export interface SpectralReport {
+  /** Per-mode numbers. */
+  modes: ModeReport[];
+  /** Mean squared entry of C − I, C the normalised Gram matrix of the learned functions. */
+  orthogonality: number;
+  /** Mean relative error of the Rayleigh quotients (when targets are known). */
+  meanRayleighRelError?: number;
+  /** Mean relative error of the norm estimates (when targets are known). */
+  meanNormRelError?: number;
+  /** Subspace distance of all L learned columns against the L true ones. */
+  subspaceDistanceAll?: number;
+  /** Subspace distance per degenerate block (blocks given as lists of mode indices). */
+  blockSubspaceDistances?: number[];
+  /** Mean of `blockSubspaceDistances`. */
+  subspaceDistanceAvg?: number;
+}
+
+/** Weighted inner-product matrix aᵀ diag(w) b (w defaults to uniform 1/n: a mean). */
+export function weightedGram(a: Matrix, b: Matrix, weights?: number[]): Matrix {
+  const n = a.length, L = a[0].length, K = b[0].length;
+  if (b.length !== n) throw new RangeError(`Mismatched rows: ${n} and ${b.length}`);
+  const out = Array.from({ length: L }, () => new Array<number>(K).fill(0));
+  for (let i = 0; i < n; i++) {
+    const w = weights ? weights[i] : 1 / n;
+    const ai = a[i], bi = b[i];
+    for (let l = 0; l < L; l++) {
+      const v = w * ai[l];
+      if (v === 0) continue;
+      for (let k = 0; k < K; k++) out[l][k] += v * bi[k];
+    }
+  }
+  return out;
+}
+
+/** Mean squared entry of C − I for the normalised Gram matrix C = G/√(diag diagᵀ). */
+export function orthogonalityDeviation(gram: Matrix): number {
+  const L = gram.length;
+  let s = 0;
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < L; j++) {
+      const c = gram[i][j] / Math.sqrt(gram[i][i] * gram[j][j]);
+      s += (c - (i === j ? 1 : 0)) ** 2;
+    }
+  }
+  return s / (L * L);
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Adds error summaries and subspace distances shared by the EVD and SVD reports. */
+function finishReport(
+  modes: ModeReport[],
+  orthogonality: number,
+  learned: Matrix,
+  truth: Matrix | undefined,
+  blocks: number[][] | undefined,
+): SpectralReport {
+  const report: SpectralReport = { modes, orthogonality };
+  if (modes.every((m) => m.target !== undefined)) {
+    report.meanRayleighRelError = mean(modes.map((m) => m.rayleighRelError!));
+    report.meanNormRelError = mean(modes.map((m) => m.normRelError!));
+  }
+  if (truth) {
+    const L = modes.length;
+    modes.forEach((m, l) => {
+      m.subspaceDistance = subspaceDistance(columns(learned, l, l + 1), columns(truth, l, l + 1));
+    });
+    report.subspaceDistanceAll = subspaceDistance(learned, columns(truth, 0, L));
+    if (blocks) {
+      report.blockSubspaceDistances = blocks.map((b) =>
+        subspaceDistance(
+          learned.map((row) => b.map((i) => row[i])),
+          truth.map((row) => b.map((i) => row[i])),
+        )
+      );
+      report.subspaceDistanceAvg = mean(report.blockSubspaceDistances);
+    }
+  }
+  return report;
+}
+
+/** Options of {@linkcode eigenReport}. */
+export interface EigenReportOptions {
+  /** Quadrature weights (default: uniform mean). */
+  weights?: number[];
+  /** Known eigenvalues, at least L of them, largest first. */
+  values?: number[];
+  /** Known unit eigenfunctions on the same points (n×≥L, as columns). */
+  functions?: Matrix;
+  /** Degenerate blocks (lists of 0-based mode indices) for the block subspace distances. */
+  blocks?: number[][];
+}
+
+/**
+ * EVD metrics from learned values F (n×L) and the operator applied to them TF (n×L) on the same
+ * quadrature points.
+ *
+ * @example
+ * ```ts
+ * import { eigenReport } from "./evaluate.ts";
+ * const F = [[1, 0], [0, 1]], TF = [[2, 0], [0, 1]];
+ * console.log(eigenReport(F, TF, { values: [2, 1] }).meanRayleighRelError); // 0
+ * ```
+ */
+export function eigenReport(
+  f: Matrix,
+  tf: Matrix,
+  options: EigenReportOptions = {},
+): SpectralReport {
+  const L = f[0].length;
+  const cov = weightedGram(f, f, options.weights);
+  const quad = weightedGram(f, tf, options.weights);
+  const modes: ModeReport[] = [];
+  for (let l = 0; l < L; l++) {
+    const m: ModeReport = { mode: l, norm: cov[l][l], rayleigh: quad[l][l] / cov[l][l] };
+    const target = options.values?.[l];
+    if (target !== undefined) {
+      m.target = target;
+      m.normRelError = Math.abs(m.norm - target) / Math.abs(target);
+      m.rayleighRelError = Math.abs(m.rayleigh - target) / Math.abs(target);
+    }
+    modes.push(m);
+  }
+  return finishReport(modes, orthogonalityDeviation(cov), f, options.functions, options.blocks);
+}
+
+/** Options of {@linkcode singularReport}. */
+export interface SingularReportOptions {
+  /** Quadrature weights on X (default uniform). */
+  xWeights?: number[];
+  /** Quadrature weights on Y (default uniform). */
+  yWeights?: number[];
+  /** Known singular values, largest first. */
+  values?: number[];
+  /** Known unit left singular functions on the X points (n_x×≥L). */
+  left?: Matrix;
+  /** Known unit right singular functions on the Y points (n_y×≥L). */
+  right?: Matrix;
+}
+
+/**
+ * SVD metrics from f on X (n_x×L), Tg on X (n_x×L) and g on Y (n_y×L). Orthogonality is the worse of
+ * the two sides; subspace distances per mode are the worse of left and right.
+ */
+export function singularReport(
+  f: Matrix,
+  tg: Matrix,
+  g: Matrix,
+  options: SingularReportOptions = {},
+): SpectralReport {
+  const L = f[0].length;
+  const covF = weightedGram(f, f, options.xWeights);
+  const covG = weightedGram(g, g, options.yWeights);
+  const quad = weightedGram(f, tg, options.xWeights);
+  const modes: ModeReport[] = [];
+  for (let l = 0; l < L; l++) {
+    const nf = Math.sqrt(covF[l][l]), ng = Math.sqrt(covG[l][l]);
+    const m: ModeReport = { mode: l, norm: nf * ng, rayleigh: quad[l][l] / (nf * ng) };
+    const target = options.values?.[l];
+    if (target !== undefined) {
+      m.target = target;
+      m.normRelError = Math.abs(m.norm - target) / Math.abs(target);
+      m.rayleighRelError = Math.abs(m.rayleigh - target) / Math.abs(target);
+    }
+    modes.push(m);
+  }
+  const ortho = Math.max(orthogonalityDeviation(covF), orthogonalityDeviation(covG));
+  const report = finishReport(modes, ortho, f, options.left, undefined);
+  if (options.right) {
+    const right = finishReport(modes.map((m) => ({ ...m })), ortho, g, options.right, undefined);
+    modes.forEach((m, l) => {
+      m.subspaceDistance = Math.max(m.subspaceDistance ?? 0, right.modes[l].subspaceDistance!);
+    });
+    report.subspaceDistanceAll = Math.max(
+      report.subspaceDistanceAll ?? 0,
+      right.subspaceDistanceAll!,
+    );
+  }
+  return report;
+}

@@ -1,0 +1,229 @@
+/**
+ * Small dense linear algebra in float64 on plain arrays (tfjs has no eigh/svd): cyclic Jacobi
+ * eigendecomposition, SVD through it, orthonormalisation, and subspace comparisons.
+ * Meant for L×L Gram matrices and test-sized matrices (n up to a few hundred).
+ *
+ * @module
+ */
+
+/** A dense matrix as rows of numbers. */
+export type Matrix = number[][];
+
+/** Result of {@linkcode eigh}: eigenvalues in descending order, eigenvectors as columns. */
+export interface EighResult {
+  /** Eigenvalues, largest first. */
+  values: number[];
+  /** n×n matrix whose column k is the unit eigenvector of `values[k]`. */
+  vectors: Matrix;
+}
+
+/** Result of {@linkcode svd}: A = U diag(s) Vᵀ with the k = min(m, n) largest singular values. */
+export interface SvdResult {
+  /** m×k left singular vectors (columns). */
+  u: Matrix;
+  /** Singular values, largest first. */
+  s: number[];
+  /** n×k right singular vectors (columns). */
+  v: Matrix;
+}
+
+function assertMatrix(a: Matrix, name: string): [number, number] {
+  if (!Array.isArray(a) || a.length === 0 || !Array.isArray(a[0])) {
+    throw new TypeError(`Invalid ${name}: expected a non-empty array of rows`);
+  }
+  const cols = a[0].length;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].length !== cols) {
+      throw new RangeError(
+        `Invalid ${name}: row ${i} has ${a[i].length} entries, expected ${cols}`,
+      );
+    }
+  }
+  return [a.length, cols];
+}
+
+/** Zero matrix of shape rows×cols. */
+export function zeros(rows: number, cols: number): Matrix {
+  return Array.from({ length: rows }, () => new Array<number>(cols).fill(0));
+}
+
+/** Identity matrix of size n. */
+export function identity(n: number): Matrix {
+  const m = zeros(n, n);
+  for (let i = 0; i < n; i++) m[i][i] = 1;
+  return m;
+}
+
+/** Transpose. */
+export function transpose(a: Matrix): Matrix {
+  const [r, c] = assertMatrix(a, "matrix");
+  const t = zeros(c, r);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j][i] = a[i][j];
+  return t;
+}
+
+/** Matrix product a·b. */
+export function matmul(a: Matrix, b: Matrix): Matrix {
+  const [r, k] = assertMatrix(a, "left matrix");
+  const [k2, c] = assertMatrix(b, "right matrix");
+  if (k !== k2) {
+    throw new RangeError(`Mismatched shapes: ${r}×${k} times ${k2}×${c}`);
+  }
+  const out = zeros(r, c);
+  for (let i = 0; i < r; i++) {
+    const ai = a[i], oi = out[i];
+    for (let p = 0; p < k; p++) {
+      const v = ai[p];
+      if (v === 0) continue;
+      const bp = b[p];
+      for (let j = 0; j < c; j++) oi[j] += v * bp[j];
+    }
+  }
+  return out;
+}
+
+/**
+ * Eigendecomposition of a symmetric matrix by cyclic Jacobi rotations (accurate to round-off).
+ *
+ * @example
+ * ```ts
+ * import { eigh } from "./linalg.ts";
+ * const { values } = eigh([[2, 1], [1, 2]]);
+ * console.log(values); // [3, 1] (up to round-off)
+ * ```
+ */
+export function eigh(a: Matrix): EighResult {
+  const [n, c] = assertMatrix(a, "symmetric matrix");
+  if (n !== c) throw new RangeError(`Invalid symmetric matrix: shape ${n}×${c} is not square`);
+  const m = a.map((row) => row.slice());
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      const s = 0.5 * (m[i][j] + m[j][i]);
+      m[i][j] = s;
+      m[j][i] = s;
+    }
+  }
+  const v = identity(n);
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0, diag = 0;
+    for (let i = 0; i < n; i++) {
+      diag += m[i][i] * m[i][i];
+      for (let j = i + 1; j < n; j++) off += m[i][j] * m[i][j];
+    }
+    if (off <= 1e-30 * Math.max(diag, 1e-300)) break;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = m[p][q];
+        if (apq === 0) continue;
+        const theta = (m[q][q] - m[p][p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const cs = 1 / Math.sqrt(t * t + 1), sn = t * cs;
+        for (let k = 0; k < n; k++) {
+          const mkp = m[k][p], mkq = m[k][q];
+          m[k][p] = cs * mkp - sn * mkq;
+          m[k][q] = sn * mkp + cs * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const mpk = m[p][k], mqk = m[q][k];
+          m[p][k] = cs * mpk - sn * mqk;
+          m[q][k] = sn * mpk + cs * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k][p], vkq = v[k][q];
+          v[k][p] = cs * vkp - sn * vkq;
+          v[k][q] = sn * vkp + cs * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => m[j][j] - m[i][i]);
+  return {
+    values: order.map((i) => m[i][i]),
+    vectors: v.map((row) => order.map((i) => row[i])),
+  };
+}
+
+/**
+ * Thin singular value decomposition through the eigendecomposition of the smaller Gram matrix.
+ * Accurate for well-conditioned test matrices; singular values below ~1e-8·σ_max lose digits.
+ */
+export function svd(a: Matrix): SvdResult {
+  const [m, n] = assertMatrix(a, "matrix");
+  if (m < n) {
+    const r = svd(transpose(a));
+    return { u: r.v, s: r.s, v: r.u };
+  }
+  const at = transpose(a);
+  const { values, vectors } = eigh(matmul(at, a));
+  const s = values.map((x) => Math.sqrt(Math.max(x, 0)));
+  const av = matmul(a, vectors);
+  const u = zeros(m, n);
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < m; i++) u[i][j] = s[j] > 0 ? av[i][j] / s[j] : 0;
+  }
+  return { u, s, v: vectors };
+}
+
+/** Orthonormalises the columns of `a` (modified Gram–Schmidt, twice for stability). */
+export function orthonormalColumns(a: Matrix, options: { dropDependent?: boolean } = {}): Matrix {
+  const [m, n] = assertMatrix(a, "matrix");
+  const q = a.map((r) => r.slice());
+  for (let pass = 0; pass < 2; pass++) {
+    for (let j = 0; j < n; j++) {
+      for (let k = 0; k < j; k++) {
+        let dot = 0;
+        for (let i = 0; i < m; i++) dot += q[i][k] * q[i][j];
+        for (let i = 0; i < m; i++) q[i][j] -= dot * q[i][k];
+      }
+      let norm = 0;
+      for (let i = 0; i < m; i++) norm += q[i][j] * q[i][j];
+      norm = Math.sqrt(norm);
+      if (!(norm > 1e-12)) {
+        if (!options.dropDependent) {
+          throw new RangeError(`Column ${j} is linearly dependent on earlier columns`);
+        }
+        for (let i = 0; i < m; i++) q[i][j] = 0;
+        continue;
+      }
+      for (let i = 0; i < m; i++) q[i][j] /= norm;
+    }
+  }
+  return q;
+}
+
+/**
+ * Subspace distance 1 − tr(P_A P_B)/k between the column spans of two m×k blocks (0 when equal,
+ * 1 when orthogonal). Columns need not be orthonormal; a zero or dependent column adds nothing.
+ */
+export function subspaceDistance(a: Matrix, b: Matrix): number {
+  const [ma, ka] = assertMatrix(a, "first block");
+  const [mb, kb] = assertMatrix(b, "second block");
+  if (ma !== mb || ka !== kb) {
+    throw new RangeError(`Mismatched blocks: ${ma}×${ka} and ${mb}×${kb}`);
+  }
+  const qa = orthonormalColumns(a, { dropDependent: true });
+  const qb = orthonormalColumns(b, { dropDependent: true });
+  const c = matmul(transpose(qa), qb);
+  let s = 0;
+  for (const row of c) for (const x of row) s += x * x;
+  return Math.max(0, 1 - s / ka);
+}
+
+/** Columns `from`..`to`-1 of a matrix. */
+export function columns(a: Matrix, from: number, to: number): Matrix {
+  return a.map((row) => row.slice(from, to));
+}
+
+/**
+ * Orthogonal R minimising ‖A R − B‖_F (orthogonal Procrustes): R = U Vᵀ for AᵀB = U Σ Vᵀ.
+ */
+export function procrustes(a: Matrix, b: Matrix): Matrix {
+  const { u, v } = svd(matmul(transpose(a), b));
+  return matmul(u, transpose(v));
+}
+
+/** A Haar-random n×n orthogonal matrix drawn with the given normal sampler. */
+export function randomOrthogonal(n: number, normal: () => number): Matrix {
+  const g = Array.from({ length: n }, () => Array.from({ length: n }, () => normal()));
+  return orthonormalColumns(g);
+}

@@ -1,0 +1,363 @@
+/**
+ * Models mapping inputs to L mode outputs: MLPs (shared, or L disjoint per-mode MLPs evaluated
+ * together with batched matMuls, the reference's "parallel" network), optional fixed Gaussian
+ * Fourier features, and models of a discrete index (a table, or an MLP on index embeddings).
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import { type Activation, activation } from "./activations.ts";
+import type { Rng } from "./random.ts";
+
+/** A trainable map from a batch of inputs to a B×L matrix of mode values. */
+export interface Model {
+  /** Short name of the architecture. */
+  readonly kind: string;
+  /** Input width (1 for index models, whose inputs are int32 indices of shape [B]). */
+  readonly inputDim: number;
+  /** Number of outputs L. */
+  readonly outputDim: number;
+  /** Trainable variables, in a fixed order. */
+  readonly variables: tf.Variable[];
+  /** Stable names of `variables`, same order (for checkpoints). */
+  readonly variableNames: string[];
+  /** Forward pass on a tensor batch: [B, d] float32 (or [B] int32 for index models) → [B, L]. */
+  apply(x: tf.Tensor): tf.Tensor2D;
+  /** Out-of-sample evaluation on plain arrays: points (or indices) in, B×L values out. */
+  predict(inputs: number[][] | number[]): number[][];
+  /** Frees the variables. */
+  dispose(): void;
+}
+
+function positiveInt(value: number, name: string): void {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
+  }
+}
+
+/** Fixed random Fourier features [sin(xB), cos(xB)] with B = 2π·scale·N(0,1)^{d×m}. */
+export interface FourierOptions {
+  /** Number of frequencies m (the features have width 2m). */
+  frequencies: number;
+  /** Scale of the frequencies. */
+  scale: number;
+}
+
+/** Options of {@linkcode Mlp}. */
+export interface MlpOptions {
+  /** Input dimension d. */
+  inputDim: number;
+  /** Number of outputs L. */
+  outputs: number;
+  /** Hidden widths; default [128, 128, 128]. */
+  hidden?: number[];
+  /** Activation name; default `softplus`. */
+  activation?: string;
+  /** L disjoint per-mode MLPs (each with one output) instead of one shared MLP; default false. */
+  disjoint?: boolean;
+  /** Fixed Gaussian Fourier features in front of the MLP; default none. */
+  fourier?: FourierOptions;
+  /** Generator for the initialisation (He-normal weights, zero biases). */
+  rng: Rng;
+}
+
+/**
+ * A multilayer perceptron, shared or as L disjoint per-mode networks. Disjoint networks are run
+ * together: the first layer is one matMul of the (shared) input against all L first-layer
+ * matrices side by side, the others are batched [L, B, h] × [L, h, h'] matMuls.
+ *
+ * @example
+ * ```ts
+ * import { Mlp, Rng } from "../mod.ts";
+ * const net = new Mlp({ inputDim: 2, outputs: 3, hidden: [16], disjoint: true, rng: new Rng(1) });
+ * console.log(net.predict([[0.1, 0.2]])[0].length); // 3
+ * net.dispose();
+ * ```
+ */
+export class Mlp implements Model {
+  readonly kind: string;
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly variables: tf.Variable[] = [];
+  readonly variableNames: string[] = [];
+  /** Number of independent networks (L when disjoint, else 1). */
+  readonly groups: number;
+  /** Layer widths from the MLP's input (after features) to its per-group output. */
+  readonly widths: number[];
+  /** The activation. */
+  readonly act: Activation;
+  /** Fixed Fourier frequency matrix d×m, if any. */
+  readonly fourier: tf.Tensor2D | null;
+  /** Weights per layer: first [in, G·h₁]; later [G, h, h'] (or [h, h'] when G = 1). */
+  readonly weights: tf.Variable[] = [];
+  /** Biases per layer: first [G·h₁]; later [G, 1, h'] (or [h'] when G = 1). */
+  readonly biases: tf.Variable[] = [];
+
+  /** Creates the network with He-normal weights and zero biases. */
+  constructor(options: MlpOptions) {
+    positiveInt(options.inputDim, "input dimension");
+    positiveInt(options.outputs, "number of outputs");
+    const hidden = options.hidden ?? [128, 128, 128];
+    hidden.forEach((h) => positiveInt(h, "hidden width"));
+    this.act = activation(options.activation ?? "softplus");
+    this.inputDim = options.inputDim;
+    this.outputDim = options.outputs;
+    const disjoint = options.disjoint ?? false;
+    this.groups = disjoint ? options.outputs : 1;
+    this.kind = disjoint ? "disjoint-mlp" : "mlp";
+    const rng = options.rng;
+    let featureDim = options.inputDim;
+    if (options.fourier) {
+      positiveInt(options.fourier.frequencies, "number of Fourier frequencies");
+      if (!(options.fourier.scale > 0)) {
+        throw new RangeError(`Invalid Fourier scale ${options.fourier.scale}: it must be positive`);
+      }
+      const m = options.fourier.frequencies;
+      const b = rng.normals(options.inputDim * m, 2 * Math.PI * options.fourier.scale);
+      this.fourier = tf.tensor2d(b, [options.inputDim, m]);
+      featureDim = 2 * m;
+    } else {
+      this.fourier = null;
+    }
+    const perGroupOut = disjoint ? 1 : options.outputs;
+    this.widths = [featureDim, ...hidden, perGroupOut];
+    const G = this.groups;
+    for (let k = 0; k + 1 < this.widths.length; k++) {
+      const fanIn = this.widths[k], fanOut = this.widths[k + 1];
+      const std = Math.sqrt(2 / fanIn);
+      let w: tf.Tensor, b: tf.Tensor;
+      if (k === 0) {
+        w = tf.tensor2d(rng.normals(fanIn * G * fanOut, std), [fanIn, G * fanOut]);
+        b = tf.zeros([G * fanOut]);
+      } else if (G === 1) {
+        w = tf.tensor2d(rng.normals(fanIn * fanOut, std), [fanIn, fanOut]);
+        b = tf.zeros([fanOut]);
+      } else {
+        w = tf.tensor3d(rng.normals(G * fanIn * fanOut, std), [G, fanIn, fanOut]);
+        b = tf.zeros([G, 1, fanOut]);
+      }
+      this.weights.push(tf.variable(w));
+      this.biases.push(tf.variable(b));
+      w.dispose();
+      b.dispose();
+      this.variables.push(this.weights[k], this.biases[k]);
+      this.variableNames.push(`layer${k}.weight`, `layer${k}.bias`);
+    }
+  }
+
+  /** Fourier features of x (or x itself). */
+  features(x: tf.Tensor2D): tf.Tensor2D {
+    if (!this.fourier) return x;
+    const z = tf.matMul(x, this.fourier);
+    return tf.concat([tf.sin(z), tf.cos(z)], 1) as tf.Tensor2D;
+  }
+
+  /** Forward pass, [B, d] → [B, L]. */
+  apply(x: tf.Tensor): tf.Tensor2D {
+    if (x.rank !== 2 || x.shape[1] !== this.inputDim) {
+      throw new RangeError(
+        `Mismatched input shape [${x.shape.join(", ")}]: expected [B, ${this.inputDim}]`,
+      );
+    }
+    return tf.tidy(() => {
+      const B = x.shape[0];
+      const G = this.groups;
+      const n = this.weights.length;
+      let a: tf.Tensor = this.features(x as tf.Tensor2D);
+      for (let k = 0; k < n; k++) {
+        let z = tf.add(tf.matMul(a as tf.Tensor2D, this.weights[k] as tf.Tensor2D), this.biases[k]);
+        if (k === 0 && G > 1) {
+          z = tf.transpose(tf.reshape(z, [B, G, this.widths[1]]), [1, 0, 2]);
+        }
+        a = k === n - 1 ? z : this.act.fn(z);
+      }
+      if (G > 1) a = tf.reshape(tf.transpose(a, [1, 0, 2]), [B, this.outputDim]);
+      return a as tf.Tensor2D;
+    });
+  }
+
+  /** Evaluates points given as rows of numbers. */
+  predict(inputs: number[][] | number[]): number[][] {
+    const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));
+    return tf.tidy(() => this.apply(tf.tensor2d(rows, [rows.length, this.inputDim])).arraySync());
+  }
+
+  /** Frees variables and the Fourier matrix. */
+  dispose(): void {
+    this.variables.forEach((v) => v.dispose());
+    this.fourier?.dispose();
+  }
+}
+
+/**
+ * Rows `idx` of `table` as oneHot(idx)·table: WASM has no kernel for tf.gather's gradient
+ * (UnsortedSegmentSum), while a matMul's gradient runs everywhere. The one-hot matrix is made as
+ * int32 and cast: tfjs-wasm 4.22's OneHot kernel returns zeros when asked for float32 directly.
+ */
+export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tensor2D {
+  return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(idx, table.shape[0]), "float32"), table));
+}
+
+function indexTensor(inputs: number[][] | number[], n: number): tf.Tensor1D {
+  const idx = inputs.map((r) => (Array.isArray(r) ? r[0] : r));
+  idx.forEach((i) => {
+    if (!Number.isInteger(i) || i < 0 || i >= n) {
+      throw new RangeError(`Invalid index ${i}: indices must be integers in [0, ${n})`);
+    }
+  });
+  return tf.tensor1d(idx, "int32");
+}
+
+function assertIndexBatch(x: tf.Tensor): void {
+  if (x.rank !== 1 || x.dtype !== "int32") {
+    throw new RangeError(
+      `Mismatched input: index models take an int32 tensor of shape [B], got ${x.dtype} [${
+        x.shape.join(", ")
+      }]`,
+    );
+  }
+}
+
+/** Options of {@linkcode TabularModel}. */
+export interface TabularOptions {
+  /** Number of indices n. */
+  size: number;
+  /** Number of outputs L. */
+  outputs: number;
+  /** Standard deviation of the initial values; default 0.1. */
+  initStd?: number;
+  /** Generator for the initialisation. */
+  rng: Rng;
+}
+
+/**
+ * One free value per (index, mode): the exact, non-parametric model of a function on n points.
+ *
+ * @example
+ * ```ts
+ * import { Rng, TabularModel } from "../mod.ts";
+ * const table = new TabularModel({ size: 5, outputs: 2, rng: new Rng(0) });
+ * console.log(table.predict([0, 4]).length); // 2
+ * table.dispose();
+ * ```
+ */
+export class TabularModel implements Model {
+  readonly kind = "tabular";
+  readonly inputDim = 1;
+  readonly outputDim: number;
+  readonly variables: tf.Variable[];
+  readonly variableNames = ["table"];
+  /** Number of indices. */
+  readonly size: number;
+
+  /** Creates the table with normal initial values. */
+  constructor(options: TabularOptions) {
+    positiveInt(options.size, "table size");
+    positiveInt(options.outputs, "number of outputs");
+    this.size = options.size;
+    this.outputDim = options.outputs;
+    const init = tf.tensor2d(
+      options.rng.normals(options.size * options.outputs, options.initStd ?? 0.1),
+      [options.size, options.outputs],
+    );
+    this.variables = [tf.variable(init)];
+    init.dispose();
+  }
+
+  /** Looks up rows: [B] int32 → [B, L]. */
+  apply(x: tf.Tensor): tf.Tensor2D {
+    assertIndexBatch(x);
+    return gatherRows(this.variables[0] as tf.Tensor2D, x as tf.Tensor1D);
+  }
+
+  /** Evaluates indices. */
+  predict(inputs: number[][] | number[]): number[][] {
+    return tf.tidy(() => this.apply(indexTensor(inputs, this.size)).arraySync());
+  }
+
+  /** Frees the table. */
+  dispose(): void {
+    this.variables.forEach((v) => v.dispose());
+  }
+}
+
+/** Options of {@linkcode EmbeddingMlp}. */
+export interface EmbeddingMlpOptions {
+  /** Number of indices n. */
+  size: number;
+  /** Width of the learned index embedding; default 16. */
+  embeddingDim?: number;
+  /** Number of outputs L. */
+  outputs: number;
+  /** Hidden widths of the MLP; default [64, 64]. */
+  hidden?: number[];
+  /** Activation; default `tanh`. */
+  activation?: string;
+  /** Generator for the initialisation. */
+  rng: Rng;
+}
+
+/**
+ * An MLP on learned index embeddings: f(i) = MLP(e_i), with e_i a trainable row of an n×E table.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddingMlp, Rng } from "../mod.ts";
+ * const net = new EmbeddingMlp({ size: 10, outputs: 2, rng: new Rng(0) });
+ * console.log(net.predict([3])[0].length); // 2
+ * net.dispose();
+ * ```
+ */
+export class EmbeddingMlp implements Model {
+  readonly kind = "embedding-mlp";
+  readonly inputDim = 1;
+  readonly outputDim: number;
+  readonly variables: tf.Variable[];
+  readonly variableNames: string[];
+  /** Number of indices. */
+  readonly size: number;
+  /** The MLP on embeddings. */
+  readonly mlp: Mlp;
+  /** The embedding table n×E. */
+  readonly embedding: tf.Variable;
+
+  /** Creates the embedding (N(0,1) entries) and the MLP. */
+  constructor(options: EmbeddingMlpOptions) {
+    positiveInt(options.size, "number of indices");
+    const e = options.embeddingDim ?? 16;
+    positiveInt(e, "embedding width");
+    this.size = options.size;
+    this.outputDim = options.outputs;
+    const init = tf.tensor2d(options.rng.normals(options.size * e), [options.size, e]);
+    this.embedding = tf.variable(init);
+    init.dispose();
+    this.mlp = new Mlp({
+      inputDim: e,
+      outputs: options.outputs,
+      hidden: options.hidden ?? [64, 64],
+      activation: options.activation ?? "tanh",
+      rng: options.rng,
+    });
+    this.variables = [this.embedding, ...this.mlp.variables];
+    this.variableNames = ["embedding", ...this.mlp.variableNames];
+  }
+
+  /** [B] int32 → [B, L]. */
+  apply(x: tf.Tensor): tf.Tensor2D {
+    assertIndexBatch(x);
+    return tf.tidy(() =>
+      this.mlp.apply(gatherRows(this.embedding as tf.Tensor2D, x as tf.Tensor1D))
+    );
+  }
+
+  /** Evaluates indices. */
+  predict(inputs: number[][] | number[]): number[][] {
+    return tf.tidy(() => this.apply(indexTensor(inputs, this.size)).arraySync());
+  }
+
+  /** Frees the variables. */
+  dispose(): void {
+    this.embedding.dispose();
+    this.mlp.dispose();
+  }
+}

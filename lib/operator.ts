@@ -1,0 +1,76 @@
+/**
+ * The operator interface NestedLoRA trains against. An operator owns its sampling measure: it draws
+ * batches and, given the model(s), returns the network outputs and the operator applied to them.
+ * Operator outputs are computed outside the gradient tape; the trainer differentiates only f (and g).
+ *
+ * @module
+ */
+import type * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Model } from "./models.ts";
+import type { Rng } from "./random.ts";
+
+/** A batch of model inputs: `x` for f, and `y` for g (SVD: independent; CDK: paired with `x`). */
+export interface OperatorBatch {
+  /** Inputs of f, [B, d] float32 or [B] int32 for index domains. */
+  x: tf.Tensor;
+  /** Inputs of g (SVD and CDK only). */
+  y?: tf.Tensor;
+}
+
+/** f and Tf at a batch (self-adjoint T, EVD). */
+export interface EigenEvaluation {
+  /** f(x_b), B×L. */
+  f: tf.Tensor2D;
+  /** (Tf)(x_b), B×L. */
+  tf: tf.Tensor2D;
+}
+
+/** f, Tg, g, T*f at a batch (SVD). */
+export interface SingularEvaluation {
+  /** f(x_b), B₁×L. */
+  f: tf.Tensor2D;
+  /** (Tg)(x_b), B₁×L. */
+  tg: tf.Tensor2D;
+  /** g(y_b), B₂×L. */
+  g: tf.Tensor2D;
+  /** (T*f)(y_b), B₂×L. */
+  tsf: tf.Tensor2D;
+}
+
+/** A self-adjoint operator on L²(p) for the EVD: learns f = (√λ_l φ_l). */
+export interface EigenOperator {
+  /** Discriminator. */
+  readonly kind: "evd";
+  /** Draws B i.i.d. inputs from the sampling measure p. */
+  sample(rng: Rng, batchSize: number): OperatorBatch;
+  /** The whole domain as one batch (finite domains only), for exact population gradients. */
+  populationBatch?(): OperatorBatch;
+  /** f and Tf at the batch (untaped). */
+  evaluate(model: Model, batch: OperatorBatch): EigenEvaluation;
+}
+
+/** An operator T: L²(q) → L²(p) for the SVD: learns f = √σ φ on X and g = √σ ψ on Y. */
+export interface SingularOperator {
+  /** Discriminator. */
+  readonly kind: "svd";
+  /** Draws an x-batch of `batchSize` and an independent y-batch of `yBatchSize` (default equal). */
+  sample(rng: Rng, batchSize: number, yBatchSize?: number): OperatorBatch;
+  /** Both whole domains (finite domains only). */
+  populationBatch?(): OperatorBatch;
+  /** f, Tg, g, T*f at the batch (untaped). */
+  evaluate(f: Model, g: Model, batch: OperatorBatch): SingularEvaluation;
+}
+
+/**
+ * The canonical dependence kernel of paired data: samples (x_b, y_b) ~ p(x, y). Nothing is applied:
+ * the gradient uses g(y_b) in place of (Kg)(x_b) (METHOD §2).
+ */
+export interface DependenceOperator {
+  /** Discriminator. */
+  readonly kind: "cdk";
+  /** Draws B pairs. */
+  sample(rng: Rng, batchSize: number): OperatorBatch;
+}
+
+/** Any operator the trainer accepts. */
+export type Operator = EigenOperator | SingularOperator | DependenceOperator;

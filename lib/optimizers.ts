@@ -1,0 +1,273 @@
+/**
+ * Optimisers with PyTorch semantics (RMSprop, Adam, SGD with momentum), learning-rate schedules,
+ * parameter EMA and gradient-norm clipping, acting on a fixed list of tfjs variables.
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+
+/** The optimisers the toolkit provides. */
+export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
+
+/** Name of an optimiser. */
+export type OptimizerName = typeof OPTIMIZER_NAMES[number];
+
+/** Optimiser settings. */
+export interface OptimizerOptions {
+  /** `rmsprop`, `adam` or `sgd`. */
+  name: string;
+  /** RMSprop smoothing α (default 0.99, PyTorch's). */
+  alpha?: number;
+  /** Adam β₁ (default 0.9). */
+  beta1?: number;
+  /** Adam β₂ (default 0.999). */
+  beta2?: number;
+  /** Added outside the square root (default 1e-8; the NeuralSVD reference's RMSprop uses 1e-10). */
+  epsilon?: number;
+  /** SGD momentum μ (default 0.9). */
+  momentum?: number;
+}
+
+/** Throws unless `name` is a known optimiser. */
+export function parseOptimizerName(name: string): OptimizerName {
+  if (!(OPTIMIZER_NAMES as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `Unknown optimizer "${name}": allowed values are ${OPTIMIZER_NAMES.join(", ")}`,
+    );
+  }
+  return name as OptimizerName;
+}
+
+/** An optimiser over a fixed list of variables. */
+export interface Optimizer {
+  /** Its name. */
+  readonly name: OptimizerName;
+  /** Applies one update θ ← θ − lr·direction(g); `grads` align with the variables. */
+  step(grads: tf.Tensor[], lr: number): void;
+  /** Number of updates applied so far. */
+  readonly iterations: number;
+  /** The state tensors (slots), for checkpoints; same order on every call. */
+  stateTensors(): tf.Variable[];
+  /** Sets the iteration counter (restoring a checkpoint). */
+  setIterations(n: number): void;
+  /** Frees the state. */
+  dispose(): void;
+}
+
+function slots(vars: tf.Variable[]): tf.Variable[] {
+  return vars.map((v) => tf.variable(tf.zerosLike(v), false));
+}
+
+/**
+ * Creates an optimiser. RMSprop: v ← αv + (1−α)g², θ −= lr·g/(√v + ε). Adam: bias-corrected moments,
+ * θ −= lr·m̂/(√v̂ + ε). SGD: b ← μb + g, θ −= lr·b.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { createOptimizer } from "./optimizers.ts";
+ * const x = tf.variable(tf.scalar(1));
+ * const opt = createOptimizer([x], { name: "sgd", momentum: 0 });
+ * opt.step([tf.scalar(2)], 0.1);
+ * console.log(x.dataSync()[0]); // 0.8
+ * ```
+ */
+export function createOptimizer(vars: tf.Variable[], options: OptimizerOptions): Optimizer {
+  const name = parseOptimizerName(options.name);
+  const eps = options.epsilon ?? 1e-8;
+  let t = 0;
+  const check = (grads: tf.Tensor[]) => {
+    if (grads.length !== vars.length) {
+      throw new RangeError(`Mismatched gradients: ${grads.length} for ${vars.length} variables`);
+    }
+  };
+  if (name === "rmsprop") {
+    const alpha = options.alpha ?? 0.99;
+    const v = slots(vars);
+    return {
+      name,
+      get iterations() {
+        return t;
+      },
+      step(grads, lr) {
+        check(grads);
+        tf.tidy(() => {
+          vars.forEach((p, i) => {
+            const g = grads[i];
+            const vi = tf.add(tf.mul(v[i], alpha), tf.mul(tf.square(g), 1 - alpha));
+            v[i].assign(vi);
+            p.assign(tf.sub(p, tf.mul(tf.div(g, tf.add(tf.sqrt(vi), eps)), lr)));
+          });
+        });
+        t++;
+      },
+      stateTensors: () => v,
+      setIterations: (n) => void (t = n),
+      dispose: () => v.forEach((s) => s.dispose()),
+    };
+  }
+  if (name === "adam") {
+    const b1 = options.beta1 ?? 0.9, b2 = options.beta2 ?? 0.999;
+    const m = slots(vars), v = slots(vars);
+    return {
+      name,
+      get iterations() {
+        return t;
+      },
+      step(grads, lr) {
+        check(grads);
+        t++;
+        const c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
+        tf.tidy(() => {
+          vars.forEach((p, i) => {
+            const g = grads[i];
+            const mi = tf.add(tf.mul(m[i], b1), tf.mul(g, 1 - b1));
+            const vi = tf.add(tf.mul(v[i], b2), tf.mul(tf.square(g), 1 - b2));
+            m[i].assign(mi);
+            v[i].assign(vi);
+            const denom = tf.add(tf.sqrt(tf.div(vi, c2)), eps);
+            p.assign(tf.sub(p, tf.mul(tf.div(mi, denom), lr / c1)));
+          });
+        });
+      },
+      stateTensors: () => [...m, ...v],
+      setIterations: (n) => void (t = n),
+      dispose: () => [...m, ...v].forEach((s) => s.dispose()),
+    };
+  }
+  const mu = options.momentum ?? 0.9;
+  const b = slots(vars);
+  return {
+    name,
+    get iterations() {
+      return t;
+    },
+    step(grads, lr) {
+      check(grads);
+      tf.tidy(() => {
+        vars.forEach((p, i) => {
+          const bi = t === 0 ? grads[i] : tf.add(tf.mul(b[i], mu), grads[i]);
+          b[i].assign(bi);
+          p.assign(tf.sub(p, tf.mul(bi, lr)));
+        });
+      });
+      t++;
+    },
+    stateTensors: () => b,
+    setIterations: (n) => void (t = n),
+    dispose: () => b.forEach((s) => s.dispose()),
+  };
+}
+
+/** The learning-rate schedules. */
+export const SCHEDULE_NAMES = ["constant", "cosine"] as const;
+
+/** Name of a learning-rate schedule. */
+export type ScheduleName = typeof SCHEDULE_NAMES[number];
+
+/** Options of {@linkcode learningRate}. */
+export interface ScheduleOptions {
+  /** `constant` or `cosine` (decay to `minLr` over `totalSteps`). */
+  schedule: string;
+  /** Base learning rate. */
+  lr: number;
+  /** Steps of the whole run (cosine decays over them). */
+  totalSteps: number;
+  /** Linear warm-up steps from 0; default 0. */
+  warmupSteps?: number;
+  /** Floor of the cosine decay; default 0. */
+  minLr?: number;
+}
+
+/** Throws unless `name` is a known schedule. */
+export function parseSchedule(name: string): ScheduleName {
+  if (!(SCHEDULE_NAMES as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `Unknown schedule "${name}": allowed values are ${SCHEDULE_NAMES.join(", ")}`,
+    );
+  }
+  return name as ScheduleName;
+}
+
+/** Learning rate at (0-based) step `step`: cosine lr·½(1 + cos(π t/T)), after an optional warm-up. */
+export function learningRate(step: number, options: ScheduleOptions): number {
+  const schedule = parseSchedule(options.schedule);
+  const warm = options.warmupSteps ?? 0;
+  const floor = options.minLr ?? 0;
+  const scale = warm > 0 && step < warm ? (step + 1) / warm : 1;
+  if (schedule === "constant") return options.lr * scale;
+  const T = Math.max(1, options.totalSteps);
+  const progress = Math.min(1, step / T);
+  return scale * (floor + (options.lr - floor) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+/**
+ * Exponential moving average of parameters with the reference's warm-up:
+ * shadow ← d_t·shadow + (1 − d_t)·θ, d_t = min(decay, (1 + t)/(10 + t)).
+ */
+export class ParameterEma {
+  /** Target decay. */
+  readonly decay: number;
+  /** Shadow copies of the variables. */
+  readonly shadow: tf.Variable[];
+  #vars: tf.Variable[];
+  #t = 0;
+
+  /** Starts the average at the current values. */
+  constructor(vars: tf.Variable[], decay: number) {
+    if (!(decay >= 0 && decay < 1)) {
+      throw new RangeError(`Invalid EMA decay ${decay}: it must be in [0, 1)`);
+    }
+    this.decay = decay;
+    this.#vars = vars;
+    this.shadow = vars.map((v) => tf.variable(v.clone(), false));
+  }
+
+  /** Number of updates so far. */
+  get updates(): number {
+    return this.#t;
+  }
+
+  /** Sets the update counter (restoring a checkpoint). */
+  setUpdates(n: number): void {
+    this.#t = n;
+  }
+
+  /** Folds the current parameters into the average. */
+  update(): void {
+    const d = Math.min(this.decay, (1 + this.#t) / (10 + this.#t));
+    tf.tidy(() => {
+      this.#vars.forEach((v, i) => {
+        this.shadow[i].assign(tf.add(tf.mul(this.shadow[i], d), tf.mul(v, 1 - d)));
+      });
+    });
+    this.#t++;
+  }
+
+  /** Runs `fn` with the averaged weights loaded into the variables, then restores them. */
+  async withAveraged<T>(fn: () => T | Promise<T>): Promise<T> {
+    const saved = this.#vars.map((v) => v.clone());
+    this.#vars.forEach((v, i) => v.assign(this.shadow[i]));
+    try {
+      return await fn();
+    } finally {
+      this.#vars.forEach((v, i) => v.assign(saved[i]));
+      saved.forEach((s) => s.dispose());
+    }
+  }
+
+  /** Copies the averaged weights into the variables for good. */
+  copyToVariables(): void {
+    this.#vars.forEach((v, i) => v.assign(this.shadow[i]));
+  }
+
+  /** Frees the shadows. */
+  dispose(): void {
+    this.shadow.forEach((s) => s.dispose());
+  }
+}
+
+/** Global L2 norm of a list of gradients (a scalar tensor). */
+export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}

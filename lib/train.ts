@@ -1,0 +1,375 @@
+/**
+ * The NestedLoRA training loop: sample through the operator, form the output gradient (never
+ * differentiating the operator), inject it as θ-gradient = Jᵀ G, clip, update, average.
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import { CsvLog } from "./io.ts";
+import type { Model } from "./models.ts";
+import { type GramEstimator, NestedLoraLoss } from "./nested_lora.ts";
+import type {
+  DependenceOperator,
+  EigenOperator,
+  OperatorBatch,
+  SingularOperator,
+} from "./operator.ts";
+import {
+  createOptimizer,
+  globalNorm,
+  learningRate,
+  type Optimizer,
+  type OptimizerOptions,
+  ParameterEma,
+  parseSchedule,
+} from "./optimizers.ts";
+import { ProgressReporter } from "./progress.ts";
+import { Rng } from "./random.ts";
+
+/** What to train: an EVD operator with one model, or an SVD/CDK operator with f and g. */
+export type TrainProblem =
+  | { operator: EigenOperator; model: Model }
+  | { operator: SingularOperator | DependenceOperator; f: Model; g: Model };
+
+/** Settings of a training run. */
+export interface TrainOptions {
+  /** Total steps (the cosine schedule decays over them). */
+  steps: number;
+  /** Batch size, or `population` for the whole (finite) domain each step. */
+  batchSize: number | "population";
+  /** y-batch size for SVD operators; default `batchSize`. */
+  yBatchSize?: number;
+  /** `joint` (default), `sequential` or `none`. */
+  nesting?: string;
+  /** Joint-nesting weights; default 1/L each. */
+  weights?: number[];
+  /** EVD Gram estimator; default `split` (unbiased), forced to `full` on population batches. */
+  estimator?: GramEstimator;
+  /** Optimiser name or settings; default Adam. */
+  optimizer?: string | OptimizerOptions;
+  /** Base learning rate; default 1e-3. */
+  lr?: number;
+  /** `cosine` (default) or `constant`. */
+  schedule?: string;
+  /** Linear warm-up steps; default 0. */
+  warmupSteps?: number;
+  /** Parameter EMA decay (e.g. 0.995); default off. Evaluation and the final weights use the EMA. */
+  ema?: number;
+  /** Clip the global gradient norm to this value; default off. */
+  clipNorm?: number;
+  /** Seed of the run's generator (sampling and batch draws); default 0. Ignored when `rng` is set. */
+  seed?: number;
+  /** The run's generator, shared with model initialisation for a single seeded stream. */
+  rng?: Rng;
+  /** Call `onEvaluate` every this many steps (and after the last); default never. */
+  evaluateEvery?: number;
+  /** Evaluation hook; runs with the EMA weights loaded when EMA is on. */
+  onEvaluate?: (step: number) => void | Promise<void>;
+  /** Called after every step with its record. */
+  onStep?: (record: TrainRecord) => void | Promise<void>;
+  /** Write a CSV log (step, loss, lr, grad_norm, seconds, norm_1..norm_L) to this path. */
+  csvPath?: string;
+  /** Print progress with an ETA to standard error; default false. */
+  progress?: boolean;
+}
+
+/** One training step's numbers. */
+export interface TrainRecord {
+  /** 1-based step index. */
+  step: number;
+  /** Loss monitor of the batch. */
+  loss: number;
+  /** Learning rate used. */
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Per-mode norm estimates (EVD: E[f_l²] ≈ λ_l; SVD: ‖f_l‖‖g_l‖ ≈ σ_l). */
+  norms: number[];
+  /** Seconds since the run started. */
+  seconds: number;
+}
+
+/** Summary of a finished run. */
+export interface TrainResult {
+  /** Steps completed. */
+  steps: number;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** The last record. */
+  last: TrainRecord;
+  /** All records, in order. */
+  history: TrainRecord[];
+}
+
+/** Thrown when the loss or gradient becomes NaN or infinite; the parameters keep their last good values. */
+export class TrainingDivergedError extends Error {
+  /** The step at which the non-finite value appeared (its update was not applied). */
+  readonly step: number;
+  /** Creates the error. */
+  constructor(step: number, what: string) {
+    super(
+      `Training diverged at step ${step}: the ${what} is not finite; parameters from step ${
+        step - 1
+      } are kept`,
+    );
+    this.name = "TrainingDivergedError";
+    this.step = step;
+  }
+}
+
+function assertPositiveInt(value: unknown, name: string): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
+  }
+}
+
+/**
+ * A NestedLoRA training run that can be stepped by hand or run to the end.
+ *
+ * @example Top-2 eigenvalues of a 3×3 matrix
+ * ```ts
+ * import { initBackend, Rng, SymmetricMatrixOperator, TabularModel, Trainer } from "../mod.ts";
+ * await initBackend();
+ * const op = new SymmetricMatrixOperator([[3, 0, 0], [0, 2, 0], [0, 0, 1]]);
+ * const model = new TabularModel({ size: 3, outputs: 2, rng: new Rng(1) });
+ * const trainer = new Trainer({ operator: op, model }, {
+ *   steps: 2000, batchSize: "population", nesting: "sequential", lr: 0.02,
+ * });
+ * const { last } = await trainer.run();
+ * console.log(last.norms.map((x) => x.toFixed(2))); // ["3.00", "2.00"]
+ * trainer.dispose();
+ * model.dispose();
+ * ```
+ */
+export class Trainer {
+  /** The problem being trained. */
+  readonly problem: TrainProblem;
+  /** Resolved options. */
+  readonly options: TrainOptions;
+  /** The loss (masks). */
+  readonly loss: NestedLoraLoss;
+  /** The optimiser. */
+  readonly optimizer: Optimizer;
+  /** Parameter EMA, if on. */
+  readonly ema: ParameterEma | null;
+  /** The run's generator. */
+  readonly rng: Rng;
+  /** All trainable variables (f's, then g's). */
+  readonly variables: tf.Variable[];
+  /** Records of the steps taken. */
+  readonly history: TrainRecord[] = [];
+  #step = 0;
+  #elapsed = 0;
+  #csv: CsvLog | null = null;
+  #progress: ProgressReporter | null = null;
+
+  /** Validates the settings and sets up optimiser, EMA and logs. */
+  constructor(problem: TrainProblem, options: TrainOptions) {
+    assertPositiveInt(options.steps, "number of steps");
+    if (options.batchSize !== "population") assertPositiveInt(options.batchSize, "batch size");
+    if (options.yBatchSize !== undefined) assertPositiveInt(options.yBatchSize, "y-batch size");
+    parseSchedule(options.schedule ?? "cosine");
+    const lr = options.lr ?? 1e-3;
+    if (!(lr > 0) || !Number.isFinite(lr)) {
+      throw new RangeError(`Invalid learning rate ${lr}: it must be a positive number`);
+    }
+    if (options.clipNorm !== undefined && !(options.clipNorm > 0)) {
+      throw new RangeError(`Invalid clipNorm ${options.clipNorm}: it must be positive`);
+    }
+    this.problem = problem;
+    this.options = options;
+    const models = "model" in problem ? [problem.model] : [problem.f, problem.g];
+    const modes = models[0].outputDim;
+    if (models.some((m) => m.outputDim !== modes)) {
+      throw new RangeError(
+        `Mismatched models: f has ${modes} outputs, g has ${models[1].outputDim}`,
+      );
+    }
+    const estimator = options.batchSize === "population" ? "full" : (options.estimator ?? "split");
+    if (
+      problem.operator.kind === "evd" && estimator === "split" &&
+      typeof options.batchSize === "number" && options.batchSize % 2 !== 0
+    ) {
+      throw new RangeError(
+        `Invalid batch size ${options.batchSize}: split-half Gram estimates need an even batch size`,
+      );
+    }
+    if (options.batchSize === "population" && !problem.operator.kind.match(/evd|svd/)) {
+      throw new RangeError(
+        "Invalid batch size population: only finite EVD and SVD operators have one",
+      );
+    }
+    this.loss = new NestedLoraLoss({
+      modes,
+      nesting: options.nesting ?? "joint",
+      weights: options.weights,
+      estimator,
+    });
+    this.variables = models.flatMap((m) => m.variables);
+    const opt = typeof options.optimizer === "string"
+      ? { name: options.optimizer }
+      : (options.optimizer ?? { name: "adam" });
+    this.optimizer = createOptimizer(this.variables, opt);
+    this.ema = options.ema ? new ParameterEma(this.variables, options.ema) : null;
+    this.rng = options.rng ?? new Rng(options.seed ?? 0);
+    if (options.csvPath) {
+      this.#csv = new CsvLog(options.csvPath, [
+        "step",
+        "loss",
+        "lr",
+        "grad_norm",
+        "seconds",
+        ...Array.from({ length: modes }, (_, l) => `norm_${l + 1}`),
+      ]);
+    }
+  }
+
+  /** Steps completed so far. */
+  get stepCount(): number {
+    return this.#step;
+  }
+
+  #batch(): OperatorBatch {
+    const op = this.problem.operator;
+    const { batchSize, yBatchSize } = this.options;
+    if (batchSize === "population") {
+      if (op.kind === "cdk" || !op.populationBatch) {
+        throw new RangeError("Invalid batch size population: this operator has no finite domain");
+      }
+      return op.populationBatch();
+    }
+    if (op.kind === "svd") return op.sample(this.rng, batchSize, yBatchSize);
+    return op.sample(this.rng, batchSize);
+  }
+
+  /** The output gradients, loss and norms of one batch; tensors owned by the caller. */
+  #outputGradients(batch: OperatorBatch) {
+    const p = this.problem;
+    return tf.tidy(() => {
+      if ("model" in p) {
+        const { f, tf: tf_ } = p.operator.evaluate(p.model, batch);
+        const r = this.loss.evd(f, tf_);
+        return { grads: [r.grad], loss: r.loss, norms: r.norms };
+      }
+      if (p.operator.kind === "svd") {
+        const e = p.operator.evaluate(p.f, p.g, batch);
+        const r = this.loss.svd(e.f, e.tg, e.g, e.tsf);
+        return { grads: [r.gradF, r.gradG], loss: r.loss, norms: r.norms };
+      }
+      const r = this.loss.cdk(p.f.apply(batch.x), p.g.apply(batch.y!));
+      return { grads: [r.gradF, r.gradG], loss: r.loss, norms: r.norms };
+    });
+  }
+
+  /** Takes one step; throws {@linkcode TrainingDivergedError} without updating on NaN/Inf. */
+  async step(): Promise<TrainRecord> {
+    const t0 = performance.now();
+    const lr = learningRate(this.#step, {
+      schedule: this.options.schedule ?? "cosine",
+      lr: this.options.lr ?? 1e-3,
+      totalSteps: this.options.steps,
+      warmupSteps: this.options.warmupSteps,
+    });
+    const batch = this.#batch();
+    const out = this.#outputGradients(batch);
+    const p = this.problem;
+    const { grads } = tf.variableGrads(() => {
+      if ("model" in p) return tf.sum(tf.mul(p.model.apply(batch.x), out.grads[0])) as tf.Scalar;
+      return tf.add(
+        tf.sum(tf.mul(p.f.apply(batch.x), out.grads[0])),
+        tf.sum(tf.mul(p.g.apply(batch.y!), out.grads[1])),
+      ) as tf.Scalar;
+    }, this.variables);
+    const gradList = this.variables.map((v) => grads[v.name]);
+    const stats = tf.tidy(() => tf.concat([tf.stack([out.loss, globalNorm(gradList)]), out.norms]));
+    const values = await stats.data();
+    stats.dispose();
+    tf.dispose([batch.x, batch.y ?? [], out.grads, out.loss, out.norms]);
+    const loss = values[0], gradNorm = values[1];
+    const stepNo = this.#step + 1;
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      tf.dispose(gradList);
+      throw new TrainingDivergedError(stepNo, Number.isFinite(loss) ? "gradient" : "loss");
+    }
+    const clip = this.options.clipNorm;
+    if (clip !== undefined && gradNorm > clip) {
+      const scaled = tf.tidy(() => gradList.map((g) => tf.mul(g, clip / gradNorm)));
+      this.optimizer.step(scaled, lr);
+      tf.dispose(scaled);
+    } else {
+      this.optimizer.step(gradList, lr);
+    }
+    tf.dispose(gradList);
+    this.ema?.update();
+    this.#step = stepNo;
+    this.#elapsed += (performance.now() - t0) / 1000;
+    const record: TrainRecord = {
+      step: stepNo,
+      loss,
+      lr,
+      gradNorm,
+      norms: Array.from(values.subarray(2)),
+      seconds: this.#elapsed,
+    };
+    this.history.push(record);
+    this.#csv?.append([
+      record.step,
+      record.loss,
+      record.lr,
+      record.gradNorm,
+      Number(record.seconds.toFixed(4)),
+      ...record.norms,
+    ]);
+    await this.options.onStep?.(record);
+    return record;
+  }
+
+  /** Runs `fn` with the evaluation weights (EMA if on) loaded. */
+  async withEvaluationWeights<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.ema ? await this.ema.withAveraged(fn) : await fn();
+  }
+
+  /** Runs the remaining steps, evaluating and reporting as configured; loads EMA weights at the end. */
+  async run(): Promise<TrainResult> {
+    const { steps, evaluateEvery, onEvaluate } = this.options;
+    if (this.options.progress) {
+      this.#progress = new ProgressReporter({ total: steps });
+    }
+    try {
+      while (this.#step < steps) {
+        const rec = await this.step();
+        this.#progress?.update(rec.step, {
+          loss: rec.loss.toExponential(4),
+          lr: rec.lr.toExponential(2),
+        });
+        const evalNow = evaluateEvery && (rec.step % evaluateEvery === 0 || rec.step === steps);
+        if (evalNow && onEvaluate) await this.withEvaluationWeights(() => onEvaluate(rec.step));
+      }
+    } finally {
+      this.#progress?.done();
+    }
+    this.ema?.copyToVariables();
+    return {
+      steps: this.#step,
+      seconds: this.#elapsed,
+      last: this.history[this.history.length - 1],
+      history: this.history,
+    };
+  }
+
+  /** Frees optimiser state and EMA shadows (not the models). */
+  dispose(): void {
+    this.optimizer.dispose();
+    this.ema?.dispose();
+  }
+}
+
+/** Trains to the end: `new Trainer(problem, options).run()`, disposing the trainer's state after. */
+export async function train(problem: TrainProblem, options: TrainOptions): Promise<TrainResult> {
+  const trainer = new Trainer(problem, options);
+  try {
+    return await trainer.run();
+  } finally {
+    trainer.dispose();
+  }
+}
