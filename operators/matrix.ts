@@ -11,7 +11,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { eigenReport, singularReport, type SpectralReport } from "../lib/evaluate.ts";
-import { eigh, type Matrix, svd } from "../lib/linalg.ts";
+import { eigh, type Matrix, orthonormalColumns, svd } from "../lib/linalg.ts";
 import type { Model } from "../lib/models.ts";
 import type {
   EigenEvaluation,
@@ -21,6 +21,57 @@ import type {
   SingularOperator,
 } from "../lib/operator.ts";
 import type { Rng } from "../lib/random.ts";
+
+/** Options of {@linkcode matrixWithSpectrum}. */
+export interface MatrixWithSpectrumOptions {
+  /** Number of rows m. */
+  rows: number;
+  /** Number of columns n (omit for a symmetric m×m matrix). */
+  cols?: number;
+  /** Eigenvalues (symmetric) or singular values, at most min(m, n); missing ones are 0. */
+  values: number[];
+  /** Generator for the random orthogonal factors. */
+  rng: Rng;
+}
+
+/**
+ * A random matrix with a prescribed spectrum: Q diag(values) Qᵀ (symmetric) or U diag(values) Vᵀ,
+ * with Haar-random orthonormal factors.
+ *
+ * @example
+ * ```ts
+ * import { matrixWithSpectrum, Rng, SymmetricMatrixOperator } from "../mod.ts";
+ * const a = matrixWithSpectrum({ rows: 4, values: [3, 2, 1, 0.5], rng: new Rng(0) });
+ * console.log(new SymmetricMatrixOperator(a).spectrum().values[0].toFixed(6)); // "3.000000"
+ * ```
+ */
+export function matrixWithSpectrum(options: MatrixWithSpectrumOptions): Matrix {
+  const m = options.rows, n = options.cols ?? options.rows;
+  for (const [v, name] of [[m, "rows"], [n, "columns"]] as const) {
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new RangeError(`Invalid number of ${name} ${v}: it must be a positive integer`);
+    }
+  }
+  const k = Math.min(m, n);
+  if (options.values.length > k) {
+    throw new RangeError(`Too many values: ${options.values.length} given, at most ${k} fit`);
+  }
+  const gauss = (r: number, c: number) =>
+    Array.from({ length: r }, () => Array.from({ length: c }, () => options.rng.normal()));
+  const u = orthonormalColumns(gauss(m, k));
+  const v = options.cols === undefined ? u : orthonormalColumns(gauss(n, k));
+  const out = Array.from({ length: m }, () => new Array<number>(n).fill(0));
+  options.values.forEach((s, l) => {
+    for (let i = 0; i < m; i++) {
+      const a = s * u[i][l];
+      for (let j = 0; j < n; j++) out[i][j] += a * v[j][l];
+    }
+  });
+  if (options.cols === undefined) {
+    for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) out[j][i] = out[i][j];
+  }
+  return out;
+}
 
 function checkMatrix(a: Matrix, name: string): [number, number] {
   if (!Array.isArray(a) || a.length === 0 || !Array.isArray(a[0]) || a[0].length === 0) {
