@@ -261,6 +261,27 @@ export class Trainer {
     });
   }
 
+  /**
+   * θ-gradients of one batch (aligned with {@linkcode Trainer.variables}), with the loss monitor and
+   * per-mode norms: the output gradient G is formed outside the tape, then injected as Jᵀ G.
+   * The caller owns (and disposes) every returned tensor; the batch is not disposed.
+   */
+  computeGradients(
+    batch: OperatorBatch,
+  ): { grads: tf.Tensor[]; loss: tf.Scalar; norms: tf.Tensor1D } {
+    const out = this.#outputGradients(batch);
+    const p = this.problem;
+    const { value, grads } = tf.variableGrads(() => {
+      if ("model" in p) return tf.sum(tf.mul(p.model.apply(batch.x), out.grads[0])) as tf.Scalar;
+      return tf.add(
+        tf.sum(tf.mul(p.f.apply(batch.x), out.grads[0])),
+        tf.sum(tf.mul(p.g.apply(batch.y!), out.grads[1])),
+      ) as tf.Scalar;
+    }, this.variables);
+    tf.dispose([value, ...out.grads]);
+    return { grads: this.variables.map((v) => grads[v.name]), loss: out.loss, norms: out.norms };
+  }
+
   /** Takes one step; throws {@linkcode TrainingDivergedError} without updating on NaN/Inf. */
   async step(): Promise<TrainRecord> {
     const t0 = performance.now();
@@ -271,20 +292,11 @@ export class Trainer {
       warmupSteps: this.options.warmupSteps,
     });
     const batch = this.#batch();
-    const out = this.#outputGradients(batch);
-    const p = this.problem;
-    const { grads } = tf.variableGrads(() => {
-      if ("model" in p) return tf.sum(tf.mul(p.model.apply(batch.x), out.grads[0])) as tf.Scalar;
-      return tf.add(
-        tf.sum(tf.mul(p.f.apply(batch.x), out.grads[0])),
-        tf.sum(tf.mul(p.g.apply(batch.y!), out.grads[1])),
-      ) as tf.Scalar;
-    }, this.variables);
-    const gradList = this.variables.map((v) => grads[v.name]);
-    const stats = tf.tidy(() => tf.concat([tf.stack([out.loss, globalNorm(gradList)]), out.norms]));
+    const { grads: gradList, loss: lossT, norms } = this.computeGradients(batch);
+    tf.dispose([batch.x, batch.y ?? []]);
+    const stats = tf.tidy(() => tf.concat([tf.stack([lossT, globalNorm(gradList)]), norms]));
     const values = await stats.data();
-    stats.dispose();
-    tf.dispose([batch.x, batch.y ?? [], out.grads, out.loss, out.norms]);
+    tf.dispose([stats, lossT, norms]);
     const loss = values[0], gradNorm = values[1];
     const stepNo = this.#step + 1;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
