@@ -157,6 +157,14 @@ export function parseCli(args: string[], options: ParseCliOptions): ParsedCli {
     if (unknown) {
       throw new CliError(`Unknown flag ${unknown[1]}: run with --help to list the flags`);
     }
+    const ambiguous = msg.match(/Option '([^']+)' argument is ambiguous/);
+    if (ambiguous) {
+      throw new CliError(
+        `Ambiguous value for ${ambiguous[1]}: write ${
+          ambiguous[1]
+        }=VALUE when the value starts with "-"`,
+      );
+    }
     const positional = msg.match(/Unexpected argument '([^']+)'/);
     if (positional) {
       throw new CliError(`Unexpected argument "${positional[1]}": this script takes only flags`);

@@ -15,7 +15,7 @@ export function ensureWritableDir(dir: string): void {
     const why = e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
       ? "write permission is missing (run with --allow-write=<dir>)"
       : (e as Error).message;
-    throw new Error(`Cannot write to output directory "${dir}": ${why}`);
+    throw new RangeError(`Cannot write to output directory "${dir}": ${why}`);
   }
 }
 

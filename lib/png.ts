@@ -36,7 +36,7 @@ export type Color =
   | readonly [number, number, number, number];
 
 /** A rectangle in pixels: top-left corner and size. */
-export interface Box {
+export interface PixelRect {
   /** Left edge. */
   x: number;
   /** Top edge. */
@@ -570,7 +570,7 @@ function put(image: RgbaImage, x: number, y: number, c: readonly number[]): void
 }
 
 /** A pixel position. */
-export interface Point {
+export interface PixelPoint {
   /** Column (0 = left). */
   x: number;
   /** Row (0 = top). */
@@ -586,7 +586,7 @@ export interface Point {
  * console.log(getPixel(createImage(2, 2), { x: 1, y: 1 })); // [ 255, 255, 255, 255 ]
  * ```
  */
-export function getPixel(image: RgbaImage, point: Point): [number, number, number, number] {
+export function getPixel(image: RgbaImage, point: PixelPoint): [number, number, number, number] {
   const { x, y } = point;
   if (!Number.isInteger(x) || x < 0 || x >= image.width) {
     throw new RangeError(`Invalid x ${x}: it must be an integer in [0, ${image.width})`);
@@ -600,7 +600,7 @@ export function getPixel(image: RgbaImage, point: Point): [number, number, numbe
 }
 
 /** Options of {@linkcode setPixel}. */
-export interface SetPixelOptions extends Point {
+export interface SetPixelOptions extends PixelPoint {
   /** The colour written (replacing the pixel, alpha included). */
   color: Color;
 }
@@ -624,7 +624,7 @@ export function setPixel(image: RgbaImage, options: SetPixelOptions): void {
 }
 
 /** Options of {@linkcode fillRect}. */
-export interface FillRectOptions extends Box {
+export interface FillRectOptions extends PixelRect {
   /** Fill colour (replaces pixels, no blending). */
   color: Color;
 }
@@ -724,7 +724,7 @@ export function drawLine(image: RgbaImage, options: DrawLineOptions): void {
 }
 
 /** Options of {@linkcode fillCircle}. */
-export interface FillCircleOptions extends Point {
+export interface FillCircleOptions extends PixelPoint {
   /** Radius in pixels (0 paints one pixel). */
   radius: number;
   /** Fill colour. */
@@ -773,7 +773,7 @@ export function fillCircle(image: RgbaImage, options: FillCircleOptions): void {
  * console.log(getPixel(target, { x: 9, y: 9 })); // [ 9, 9, 9, 255 ]
  * ```
  */
-export function drawImage(target: RgbaImage, source: RgbaImage, options: Point): void {
+export function drawImage(target: RgbaImage, source: RgbaImage, options: PixelPoint): void {
   assertImage(source, "source");
   finite(options.x, "x");
   finite(options.y, "y");
@@ -989,7 +989,7 @@ export function textSize(
 }
 
 /** Options of {@linkcode drawText}. */
-export interface DrawTextOptions extends Point {
+export interface DrawTextOptions extends PixelPoint {
   /** Text colour; default black. */
   color?: Color;
   /** Integer magnification of the 5×7 font; default 1. */
@@ -1014,7 +1014,7 @@ export interface DrawTextOptions extends Point {
  * console.log(box); // { x: 4, y: 4, width: 106, height: 18 }
  * ```
  */
-export function drawText(image: RgbaImage, text: string, options: DrawTextOptions): Box {
+export function drawText(image: RgbaImage, text: string, options: DrawTextOptions): PixelRect {
   finite(options.x, "x");
   finite(options.y, "y");
   const scale = options.scale ?? 1;

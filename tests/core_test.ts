@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import {
+  eigh,
+  EmbeddingMlp,
+  formatDuration,
+  matmul,
+  Mlp,
+  orthonormalColumns,
+  procrustes,
+  ProgressReporter,
+  randomOrthogonal,
+  Rng,
+  subspaceDistance,
+  svd,
+  TabularModel,
+  transpose,
+} from "../mod.ts";
+import { setup, thrown } from "./helpers.ts";
+
+await setup();
+
+Deno.test("Rng is reproducible, serialisable and has the right moments", () => {
+  const a = new Rng(123), b = new Rng(123);
+  const xs = Array.from({ length: 5 }, () => a.uniform());
+  assert.deepEqual(xs, Array.from({ length: 5 }, () => b.uniform()));
+  const state = a.getState();
+  const next = [a.normal(), a.normal(), a.int(10)];
+  const c = new Rng(0);
+  c.setState(state);
+  assert.deepEqual([c.normal(), c.normal(), c.int(10)], next);
+  const z = new Rng(7).normals(200000);
+  const mean = z.reduce((s, x) => s + x, 0) / z.length;
+  const variance = z.reduce((s, x) => s + (x - mean) ** 2, 0) / z.length;
+  assert.ok(Math.abs(mean) < 0.01 && Math.abs(variance - 1) < 0.01, `${mean} ${variance}`);
+  const counts = new Array(4).fill(0);
+  new Rng(3).ints(40000, 4).forEach((i) => counts[i]++);
+  counts.forEach((k) => assert.ok(Math.abs(k - 10000) < 400, `${counts}`));
+  assert.match(
+    thrown(() => new Rng(-1)).message,
+    /Invalid seed -1: the seed must be a non-negative integer/,
+  );
+  assert.deepEqual([...new Rng(5).permutation(5)].sort(), [0, 1, 2, 3, 4]);
+});
+
+Deno.test("eigh and svd agree with known decompositions", () => {
+  const { values, vectors } = eigh([[2, 1, 0], [1, 2, 0], [0, 0, 5]]);
+  [5, 3, 1].forEach((v, i) => assert.ok(Math.abs(values[i] - v) < 1e-12));
+  assert.ok(Math.abs(Math.abs(vectors[0][1]) - Math.SQRT1_2) < 1e-12);
+  const rng = new Rng(1);
+  const q = randomOrthogonal(6, () => rng.normal());
+  const qtq = matmul(transpose(q), q);
+  qtq.forEach((row, i) =>
+    row.forEach((x, j) => assert.ok(Math.abs(x - (i === j ? 1 : 0)) < 1e-12))
+  );
+  const a = Array.from({ length: 7 }, () => Array.from({ length: 4 }, () => rng.normal()));
+  const r = svd(a);
+  const back = matmul(
+    matmul(r.u, r.s.map((s, i) => r.s.map((_, j) => (i === j ? s : 0)))),
+    transpose(r.v),
+  );
+  back.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - a[i][j]) < 1e-10)));
+  assert.ok(r.s.every((s, i) => i === 0 || s <= r.s[i - 1]));
+  assert.match(thrown(() => eigh([[1, 2]])).message, /shape 1×2 is not square/);
+});
+
+Deno.test("subspaceDistance and procrustes measure and undo rotations", () => {
+  const rng = new Rng(2);
+  const a = orthonormalColumns(Array.from({ length: 8 }, () => [rng.normal(), rng.normal()]));
+  const c = Math.cos(0.3), s = Math.sin(0.3);
+  const rot = [[c, -s], [s, c]];
+  const b = matmul(a, rot);
+  assert.ok(subspaceDistance(a, b) < 1e-12);
+  const first = subspaceDistance(a.map((r) => [r[0]]), b.map((r) => [r[0]]));
+  assert.ok(Math.abs(first - s * s) < 1e-12);
+  const r = procrustes(b, a);
+  const aligned = matmul(b, r);
+  aligned.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - a[i][j]) < 1e-10)));
+  const other = orthonormalColumns(Array.from({ length: 8 }, () => [rng.normal()]));
+  assert.ok(subspaceDistance(a.map((r) => [r[0]]), other) > 0);
+});
+
+Deno.test("Mlp: disjoint networks equal separate single-output networks", () => {
+  const net = new Mlp({
+    inputDim: 2,
+    outputs: 3,
+    hidden: [5, 4],
+    disjoint: true,
+    activation: "sin",
+    rng: new Rng(1),
+  });
+  const x = [[0.3, -0.2], [1.1, 0.4]];
+  const out = net.predict(x);
+  const w = net.weights.map((v) => v.arraySync() as unknown as number[][][]);
+  const b = net.biases.map((v) => v.arraySync() as unknown as number[][][]);
+  for (let l = 0; l < 3; l++) {
+    x.forEach((pt, i) => {
+      // First layer: columns l·5..l·5+4 of the side-by-side matrix.
+      let h = Array.from(
+        { length: 5 },
+        (_, k) =>
+          Math.sin(
+            pt[0] * (w[0] as unknown as number[][])[0][l * 5 + k] +
+              pt[1] * (w[0] as unknown as number[][])[1][l * 5 + k] +
+              (b[0] as unknown as number[])[l * 5 + k],
+          ),
+      );
+      h = Array.from(
+        { length: 4 },
+        (_, k) => Math.sin(h.reduce((s, v, j) => s + v * w[1][l][j][k], 0) + b[1][l][0][k]),
+      );
+      const y = h.reduce((s, v, j) => s + v * w[2][l][j][0], 0) + b[2][l][0][0];
+      assert.ok(Math.abs(out[i][l] - y) < 1e-5, `mode ${l}: ${out[i][l]} vs ${y}`);
+    });
+  }
+  net.dispose();
+});
+
+Deno.test("Mlp: He-normal weights, zero biases, Fourier features, clear errors", () => {
+  const net = new Mlp({
+    inputDim: 2,
+    outputs: 4,
+    hidden: [256, 256],
+    fourier: { frequencies: 64, scale: 1 },
+    rng: new Rng(3),
+  });
+  const w1 = Array.from(net.weights[1].dataSync());
+  const std = Math.sqrt(w1.reduce((s, x) => s + x * x, 0) / w1.length);
+  assert.ok(Math.abs(std - Math.sqrt(2 / 256)) < 0.05 * Math.sqrt(2 / 256), `std ${std}`);
+  assert.ok(net.biases.every((b) => b.dataSync().every((x) => x === 0)));
+  assert.deepEqual(net.widths, [128, 256, 256, 4]);
+  const fstd = Math.sqrt(Array.from(net.fourier!.dataSync()).reduce((s, x) => s + x * x, 0) / 128);
+  assert.ok(Math.abs(fstd / (2 * Math.PI) - 1) < 0.25, `frequency scale ${fstd}`);
+  assert.match(
+    thrown(() => net.apply(tf.zeros([3, 5]))).message,
+    /Mismatched input shape \[3, 5\]: expected \[B, 2\]/,
+  );
+  assert.match(
+    thrown(() => new Mlp({ inputDim: 2, outputs: 0, rng: new Rng(0) })).message,
+    /Invalid number of outputs 0/,
+  );
+  assert.match(
+    thrown(() => new Mlp({ inputDim: 2, outputs: 2, activation: "relu", rng: new Rng(0) })).message,
+    /Unknown activation "relu": allowed values are softplus, tanh, sin/,
+  );
+  net.dispose();
+});
+
+Deno.test("Index models predict rows and reject bad indices", () => {
+  const table = new TabularModel({ size: 4, outputs: 2, rng: new Rng(0) });
+  const all = table.variables[0].arraySync() as number[][];
+  assert.deepEqual(table.predict([3, 1]), [all[3], all[1]]);
+  assert.match(
+    thrown(() => table.predict([4])).message,
+    /Invalid index 4: indices must be integers in \[0, 4\)/,
+  );
+  const mlp = new EmbeddingMlp({ size: 4, outputs: 2, rng: new Rng(0) });
+  assert.equal(mlp.predict([0, 1, 2]).length, 3);
+  assert.match(
+    thrown(() => mlp.apply(tf.zeros([2, 2]))).message,
+    /index models take an int32 tensor/,
+  );
+  table.dispose();
+  mlp.dispose();
+});
+
+Deno.test("ProgressReporter prints ETA lines every 5% off a terminal", () => {
+  const lines: string[] = [];
+  let now = 0;
+  const p = new ProgressReporter({
+    total: 100,
+    tty: false,
+    write: (t) => lines.push(t),
+    now: () => now,
+  });
+  for (let i = 1; i <= 100; i++) {
+    now += 0.5;
+    p.update(i, { loss: "1" });
+  }
+  p.done();
+  assert.equal(lines.length, 21);
+  assert.match(lines[10], /^train 50\/100 \(50%\)  loss 1  elapsed 0:25  ETA 0:25\n$/);
+  assert.equal(formatDuration(3725), "1:02:05");
+});
