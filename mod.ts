@@ -28,3 +28,4 @@ export * from "./lib/evaluate.ts";
 export * from "./lib/progress.ts";
 export * from "./lib/io.ts";
 export * from "./operators/matrix.ts";
+export * from "./lib/types.ts";

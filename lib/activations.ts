@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor } from "./types.ts";
 
 /** The activations the models accept. */
 export const ACTIVATION_NAMES = ["softplus", "tanh", "sin"] as const;
@@ -17,11 +18,11 @@ export interface Activation {
   /** Its name. */
   name: ActivationName;
   /** σ(z). */
-  fn(z: tf.Tensor): tf.Tensor;
+  fn(z: Tensor): Tensor;
   /** σ'(z). */
-  d1(z: tf.Tensor): tf.Tensor;
+  d1(z: Tensor): Tensor;
   /** σ''(z). */
-  d2(z: tf.Tensor): tf.Tensor;
+  d2(z: Tensor): Tensor;
 }
 
 const ACTIVATIONS: Record<ActivationName, Activation> = {

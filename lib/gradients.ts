@@ -8,15 +8,16 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor, Tensor3D } from "./types.ts";
 
 /** Transposes the last two axes (rank 2 or 3). */
-export function swapLastAxes(x: tf.Tensor): tf.Tensor {
+export function swapLastAxes(x: Tensor): Tensor {
   return x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [0, 2, 1]);
 }
 
 /** Plain matMul without transpose flags, on rank-2 or equal-batch rank-3 tensors. */
-function mm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D);
+function mm(a: Tensor, b: Tensor): Tensor {
+  return tf.matMul(a as Tensor3D, b as Tensor3D);
 }
 
 let registered = false;
@@ -32,7 +33,7 @@ export function registerFastGradients(): void {
       const [a, b] = saved;
       const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
       const t = swapLastAxes;
-      const dyt = dy as tf.Tensor;
+      const dyt = dy as Tensor;
       if (!transposeA && !transposeB) {
         return { a: () => mm(dyt, t(b)), b: () => mm(t(a), dyt) };
       }

@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor, Tensor1D, Tensor2D, Variable } from "./types.ts";
 import { type Activation, activation } from "./activations.ts";
 import type { Rng } from "./random.ts";
 
@@ -18,11 +19,11 @@ export interface Model {
   /** Number of outputs L. */
   readonly outputDim: number;
   /** Trainable variables, in a fixed order. */
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   /** Stable names of `variables`, same order (for checkpoints). */
   readonly variableNames: string[];
   /** Forward pass on a tensor batch: [B, d] float32 (or [B] int32 for index models) → [B, L]. */
-  apply(x: tf.Tensor): tf.Tensor2D;
+  apply(x: Tensor): Tensor2D;
   /** Out-of-sample evaluation on plain arrays: points (or indices) in, B×L values out. */
   predict(inputs: number[][] | number[]): number[][];
   /** Frees the variables. */
@@ -78,7 +79,7 @@ export class Mlp implements Model {
   readonly kind: string;
   readonly inputDim: number;
   readonly outputDim: number;
-  readonly variables: tf.Variable[] = [];
+  readonly variables: Variable[] = [];
   readonly variableNames: string[] = [];
   /** Number of independent networks (L when disjoint, else 1). */
   readonly groups: number;
@@ -87,11 +88,11 @@ export class Mlp implements Model {
   /** The activation. */
   readonly act: Activation;
   /** Fixed Fourier frequency matrix d×m, if any. */
-  readonly fourier: tf.Tensor2D | null;
+  readonly fourier: Tensor2D | null;
   /** Weights per layer: first [in, G·h₁]; later [G, h, h'] (or [h, h'] when G = 1). */
-  readonly weights: tf.Variable[] = [];
+  readonly weights: Variable[] = [];
   /** Biases per layer: first [G·h₁]; later [G, 1, h'] (or [h'] when G = 1). */
-  readonly biases: tf.Variable[] = [];
+  readonly biases: Variable[] = [];
 
   /** Creates the network with He-normal weights and zero biases. */
   constructor(options: MlpOptions) {
@@ -125,7 +126,7 @@ export class Mlp implements Model {
     for (let k = 0; k + 1 < this.widths.length; k++) {
       const fanIn = this.widths[k], fanOut = this.widths[k + 1];
       const std = Math.sqrt(2 / fanIn);
-      let w: tf.Tensor, b: tf.Tensor;
+      let w: Tensor, b: Tensor;
       if (k === 0) {
         w = tf.tensor2d(rng.normals(fanIn * G * fanOut, std), [fanIn, G * fanOut]);
         b = tf.zeros([G * fanOut]);
@@ -146,14 +147,14 @@ export class Mlp implements Model {
   }
 
   /** Fourier features of x (or x itself). */
-  features(x: tf.Tensor2D): tf.Tensor2D {
+  features(x: Tensor2D): Tensor2D {
     if (!this.fourier) return x;
     const z = tf.matMul(x, this.fourier);
-    return tf.concat([tf.sin(z), tf.cos(z)], 1) as tf.Tensor2D;
+    return tf.concat([tf.sin(z), tf.cos(z)], 1) as Tensor2D;
   }
 
   /** Forward pass, [B, d] → [B, L]. */
-  apply(x: tf.Tensor): tf.Tensor2D {
+  apply(x: Tensor): Tensor2D {
     if (x.rank !== 2 || x.shape[1] !== this.inputDim) {
       throw new RangeError(
         `Mismatched input shape [${x.shape.join(", ")}]: expected [B, ${this.inputDim}]`,
@@ -163,16 +164,16 @@ export class Mlp implements Model {
       const B = x.shape[0];
       const G = this.groups;
       const n = this.weights.length;
-      let a: tf.Tensor = this.features(x as tf.Tensor2D);
+      let a: Tensor = this.features(x as Tensor2D);
       for (let k = 0; k < n; k++) {
-        let z = tf.add(tf.matMul(a as tf.Tensor2D, this.weights[k] as tf.Tensor2D), this.biases[k]);
+        let z = tf.add(tf.matMul(a as Tensor2D, this.weights[k] as Tensor2D), this.biases[k]);
         if (k === 0 && G > 1) {
           z = tf.transpose(tf.reshape(z, [B, G, this.widths[1]]), [1, 0, 2]);
         }
         a = k === n - 1 ? z : this.act.fn(z);
       }
       if (G > 1) a = tf.reshape(tf.transpose(a, [1, 0, 2]), [B, this.outputDim]);
-      return a as tf.Tensor2D;
+      return a as Tensor2D;
     });
   }
 
@@ -194,11 +195,11 @@ export class Mlp implements Model {
  * (UnsortedSegmentSum), while a matMul's gradient runs everywhere. The one-hot matrix is made as
  * int32 and cast: tfjs-wasm 4.22's OneHot kernel returns zeros when asked for float32 directly.
  */
-export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tensor2D {
+export function gatherRows(table: Tensor2D, idx: Tensor1D): Tensor2D {
   return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(idx, table.shape[0]), "float32"), table));
 }
 
-function indexTensor(inputs: number[][] | number[], n: number): tf.Tensor1D {
+function indexTensor(inputs: number[][] | number[], n: number): Tensor1D {
   const idx = inputs.map((r) => (Array.isArray(r) ? r[0] : r));
   idx.forEach((i) => {
     if (!Number.isInteger(i) || i < 0 || i >= n) {
@@ -208,7 +209,7 @@ function indexTensor(inputs: number[][] | number[], n: number): tf.Tensor1D {
   return tf.tensor1d(idx, "int32");
 }
 
-function assertIndexBatch(x: tf.Tensor): void {
+function assertIndexBatch(x: Tensor): void {
   if (x.rank !== 1 || x.dtype !== "int32") {
     throw new RangeError(
       `Mismatched input: index models take an int32 tensor of shape [B], got ${x.dtype} [${
@@ -245,7 +246,7 @@ export class TabularModel implements Model {
   readonly kind = "tabular";
   readonly inputDim = 1;
   readonly outputDim: number;
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   readonly variableNames = ["table"];
   /** Number of indices. */
   readonly size: number;
@@ -265,9 +266,9 @@ export class TabularModel implements Model {
   }
 
   /** Looks up rows: [B] int32 → [B, L]. */
-  apply(x: tf.Tensor): tf.Tensor2D {
+  apply(x: Tensor): Tensor2D {
     assertIndexBatch(x);
-    return gatherRows(this.variables[0] as tf.Tensor2D, x as tf.Tensor1D);
+    return gatherRows(this.variables[0] as Tensor2D, x as Tensor1D);
   }
 
   /** Evaluates indices. */
@@ -312,14 +313,14 @@ export class EmbeddingMlp implements Model {
   readonly kind = "embedding-mlp";
   readonly inputDim = 1;
   readonly outputDim: number;
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   readonly variableNames: string[];
   /** Number of indices. */
   readonly size: number;
   /** The MLP on embeddings. */
   readonly mlp: Mlp;
   /** The embedding table n×E. */
-  readonly embedding: tf.Variable;
+  readonly embedding: Variable;
 
   /** Creates the embedding (N(0,1) entries) and the MLP. */
   constructor(options: EmbeddingMlpOptions) {
@@ -343,11 +344,9 @@ export class EmbeddingMlp implements Model {
   }
 
   /** [B] int32 → [B, L]. */
-  apply(x: tf.Tensor): tf.Tensor2D {
+  apply(x: Tensor): Tensor2D {
     assertIndexBatch(x);
-    return tf.tidy(() =>
-      this.mlp.apply(gatherRows(this.embedding as tf.Tensor2D, x as tf.Tensor1D))
-    );
+    return tf.tidy(() => this.mlp.apply(gatherRows(this.embedding as Tensor2D, x as Tensor1D)));
   }
 
   /** Evaluates indices. */

@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Scalar, Tensor, Tensor1D, Tensor2D } from "./types.ts";
 import {
   assertModes,
   type NestingMaskOptions,
@@ -23,35 +24,35 @@ export type GramEstimator = "split" | "full";
 /** Output gradient and loss monitor for one batch. */
 export interface EvdGradient {
   /** ∂ℒ/∂f, B×L. */
-  grad: tf.Tensor2D;
+  grad: Tensor2D;
   /** The masked loss estimate (a monitor), scalar. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** Per-mode squared norms E[f_l²] (the eigenvalue estimator), length L. */
-  norms: tf.Tensor1D;
+  norms: Tensor1D;
 }
 
 /** Output gradients and loss monitor for an SVD or CDK batch. */
 export interface SvdGradient {
   /** ∂ℒ/∂f on the x-batch, B₁×L. */
-  gradF: tf.Tensor2D;
+  gradF: Tensor2D;
   /** ∂ℒ/∂g on the y-batch, B₂×L. */
-  gradG: tf.Tensor2D;
+  gradG: Tensor2D;
   /** The masked loss estimate (a monitor), scalar. */
-  loss: tf.Scalar;
+  loss: Scalar;
   /** Per-mode ‖f_l‖·‖g_l‖ (the singular value estimator), length L. */
-  norms: tf.Tensor1D;
+  norms: Tensor1D;
 }
 
 /** Plain-matMul Gram matrix aᵀb / rows (explicit transpose: the WASM transposed kernels are slow). */
-function gram(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+function gram(a: Tensor2D, b: Tensor2D): Tensor2D {
   return tf.div(tf.matMul(tf.transpose(a), b), a.shape[0]);
 }
 
-function masksAsTensors(masks: NestingMasks): [tf.Tensor1D, tf.Tensor2D] {
+function masksAsTensors(masks: NestingMasks): [Tensor1D, Tensor2D] {
   return [tf.tensor1d(masks.vector), tf.tensor2d(masks.matrix)];
 }
 
-function assertShape(t: tf.Tensor, shape: number[], name: string): void {
+function assertShape(t: Tensor, shape: number[], name: string): void {
   if (t.rank !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
     throw new RangeError(
       `Mismatched shape for ${name}: got [${t.shape.join(", ")}], expected [${shape.join(", ")}]`,
@@ -78,8 +79,8 @@ function assertMaskSize(masks: NestingMasks, modes: number): void {
  * @param tf_ operator outputs (Tf)(x_b), B×L
  */
 export function nestedLoraEvdGradient(
-  f: tf.Tensor2D,
-  tf_: tf.Tensor2D,
+  f: Tensor2D,
+  tf_: Tensor2D,
   options: { masks: NestingMasks; estimator?: GramEstimator },
 ): EvdGradient {
   const [B, L] = f.shape;
@@ -96,14 +97,14 @@ export function nestedLoraEvdGradient(
   }
   return tf.tidy(() => {
     const [m, M] = masksAsTensors(options.masks);
-    const opTerm = tf.mul(tf.mul(tf_, m), -4 / B) as tf.Tensor2D;
+    const opTerm = tf.mul(tf.mul(tf_, m), -4 / B) as Tensor2D;
     const diagP = tf.mean(tf.mul(f, tf_), 0);
-    let gramTerm: tf.Tensor2D, gramLoss: tf.Scalar, norms: tf.Tensor1D;
+    let gramTerm: Tensor2D, gramLoss: Scalar, norms: Tensor1D;
     if (estimator === "full") {
       const lam = gram(f, f);
-      gramTerm = tf.mul(tf.matMul(f, tf.mul(M, lam)), 4 / B) as tf.Tensor2D;
+      gramTerm = tf.mul(tf.matMul(f, tf.mul(M, lam)), 4 / B) as Tensor2D;
       gramLoss = tf.sum(tf.mul(M, tf.mul(lam, lam)));
-      norms = tf.mean(tf.square(f), 0) as tf.Tensor1D;
+      norms = tf.mean(tf.square(f), 0) as Tensor1D;
     } else {
       const h = B / 2;
       const f1 = tf.slice(f, [0, 0], [h, L]), f2 = tf.slice(f, [h, 0], [h, L]);
@@ -111,12 +112,12 @@ export function nestedLoraEvdGradient(
       gramTerm = tf.concat([
         tf.mul(tf.matMul(f1, tf.mul(M, lam2)), 2 / h),
         tf.mul(tf.matMul(f2, tf.mul(M, lam1)), 2 / h),
-      ], 0) as tf.Tensor2D;
+      ], 0) as Tensor2D;
       gramLoss = tf.sum(tf.mul(M, tf.mul(lam1, lam2)));
-      norms = tf.mean(tf.square(f), 0) as tf.Tensor1D;
+      norms = tf.mean(tf.square(f), 0) as Tensor1D;
     }
-    const loss = tf.add(tf.mul(-2, tf.sum(tf.mul(m, diagP))), gramLoss) as tf.Scalar;
-    return { grad: tf.add(opTerm, gramTerm) as tf.Tensor2D, loss, norms };
+    const loss = tf.add(tf.mul(-2, tf.sum(tf.mul(m, diagP))), gramLoss) as Scalar;
+    return { grad: tf.add(opTerm, gramTerm) as Tensor2D, loss, norms };
   });
 }
 
@@ -131,10 +132,10 @@ export function nestedLoraEvdGradient(
  * @param tsf (T*f)(y_b), B₂×L
  */
 export function nestedLoraSvdGradient(
-  f: tf.Tensor2D,
-  tg: tf.Tensor2D,
-  g: tf.Tensor2D,
-  tsf: tf.Tensor2D,
+  f: Tensor2D,
+  tg: Tensor2D,
+  g: Tensor2D,
+  tsf: Tensor2D,
   options: { masks: NestingMasks },
 ): SvdGradient {
   const [B1, L] = f.shape;
@@ -149,19 +150,19 @@ export function nestedLoraSvdGradient(
     const gradF = tf.mul(
       tf.sub(tf.matMul(f, tf.mul(M, lamG)), tf.mul(m, tg)),
       2 / B1,
-    ) as tf.Tensor2D;
+    ) as Tensor2D;
     const gradG = tf.mul(
       tf.sub(tf.matMul(g, tf.mul(M, lamF)), tf.mul(m, tsf)),
       2 / B2,
-    ) as tf.Tensor2D;
+    ) as Tensor2D;
     const diagP = tf.mean(tf.mul(f, tg), 0);
     const loss = tf.add(
       tf.mul(-2, tf.sum(tf.mul(m, diagP))),
       tf.sum(tf.mul(M, tf.mul(lamF, lamG))),
-    ) as tf.Scalar;
+    ) as Scalar;
     const norms = tf.sqrt(
       tf.mul(tf.mean(tf.square(f), 0), tf.mean(tf.square(g), 0)),
-    ) as tf.Tensor1D;
+    ) as Tensor1D;
     return { gradF, gradG, loss, norms };
   });
 }
@@ -177,8 +178,8 @@ export function nestedLoraSvdGradient(
  * @param options.masks masks for L+1 modes (constant first)
  */
 export function nestedLoraCdkGradient(
-  f: tf.Tensor2D,
-  g: tf.Tensor2D,
+  f: Tensor2D,
+  g: Tensor2D,
   options: { masks: NestingMasks },
 ): SvdGradient {
   const [B, L] = f.shape;
@@ -187,20 +188,20 @@ export function nestedLoraCdkGradient(
   return tf.tidy(() => {
     const [m, M] = masksAsTensors(options.masks);
     const one = tf.ones([B, 1]);
-    const fe = tf.concat([one, f], 1) as tf.Tensor2D, ge = tf.concat([one, g], 1) as tf.Tensor2D;
+    const fe = tf.concat([one, f], 1) as Tensor2D, ge = tf.concat([one, g], 1) as Tensor2D;
     const lamF = gram(fe, fe), lamG = gram(ge, ge);
     const gF = tf.mul(tf.sub(tf.matMul(fe, tf.mul(M, lamG)), tf.mul(m, ge)), 2 / B);
     const gG = tf.mul(tf.sub(tf.matMul(ge, tf.mul(M, lamF)), tf.mul(m, fe)), 2 / B);
     const loss = tf.add(
       tf.mul(-2, tf.sum(tf.mul(m, tf.mean(tf.mul(fe, ge), 0)))),
       tf.sum(tf.mul(M, tf.mul(lamF, lamG))),
-    ) as tf.Scalar;
+    ) as Scalar;
     const norms = tf.sqrt(
       tf.mul(tf.mean(tf.square(f), 0), tf.mean(tf.square(g), 0)),
-    ) as tf.Tensor1D;
+    ) as Tensor1D;
     return {
-      gradF: tf.slice(gF, [0, 1], [B, L]) as tf.Tensor2D,
-      gradG: tf.slice(gG, [0, 1], [B, L]) as tf.Tensor2D,
+      gradF: tf.slice(gF, [0, 1], [B, L]) as Tensor2D,
+      gradG: tf.slice(gG, [0, 1], [B, L]) as Tensor2D,
       loss,
       norms,
     };
@@ -225,7 +226,7 @@ export interface NestedLoraLossOptions extends NestingMaskOptions {
  * import { NestedLoraLoss } from "./nested_lora.ts";
  * const loss = new NestedLoraLoss({ modes: 2, nesting: "sequential", estimator: "full" });
  * const f = tf.tensor2d([[1, 0], [0, 1]]);
- * const { grad } = loss.evd(f, tf.mul(f, 2) as tf.Tensor2D);
+ * const { grad } = loss.evd(f, tf.mul(f, 2) as Tensor2D);
  * console.log(grad.shape); // [2, 2]
  * ```
  */
@@ -250,17 +251,17 @@ export class NestedLoraLoss {
   }
 
   /** EVD output gradient, see {@linkcode nestedLoraEvdGradient}. */
-  evd(f: tf.Tensor2D, tf_: tf.Tensor2D, estimator: GramEstimator = this.estimator): EvdGradient {
+  evd(f: Tensor2D, tf_: Tensor2D, estimator: GramEstimator = this.estimator): EvdGradient {
     return nestedLoraEvdGradient(f, tf_, { masks: this.masks, estimator });
   }
 
   /** SVD output gradients, see {@linkcode nestedLoraSvdGradient}. */
-  svd(f: tf.Tensor2D, tg: tf.Tensor2D, g: tf.Tensor2D, tsf: tf.Tensor2D): SvdGradient {
+  svd(f: Tensor2D, tg: Tensor2D, g: Tensor2D, tsf: Tensor2D): SvdGradient {
     return nestedLoraSvdGradient(f, tg, g, tsf, { masks: this.masks });
   }
 
   /** CDK output gradients, see {@linkcode nestedLoraCdkGradient}. */
-  cdk(f: tf.Tensor2D, g: tf.Tensor2D): SvdGradient {
+  cdk(f: Tensor2D, g: Tensor2D): SvdGradient {
     return nestedLoraCdkGradient(f, g, { masks: this.cdkMasks });
   }
 

@@ -5,36 +5,36 @@
  *
  * @module
  */
-import type * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor, Tensor2D } from "./types.ts";
 import type { Model } from "./models.ts";
 import type { Rng } from "./random.ts";
 
 /** A batch of model inputs: `x` for f, and `y` for g (SVD: independent; CDK: paired with `x`). */
 export interface OperatorBatch {
   /** Inputs of f, [B, d] float32 or [B] int32 for index domains. */
-  x: tf.Tensor;
+  x: Tensor;
   /** Inputs of g (SVD and CDK only). */
-  y?: tf.Tensor;
+  y?: Tensor;
 }
 
 /** f and Tf at a batch (self-adjoint T, EVD). */
 export interface EigenEvaluation {
   /** f(x_b), B×L. */
-  f: tf.Tensor2D;
+  f: Tensor2D;
   /** (Tf)(x_b), B×L. */
-  tf: tf.Tensor2D;
+  tf: Tensor2D;
 }
 
 /** f, Tg, g, T*f at a batch (SVD). */
 export interface SingularEvaluation {
   /** f(x_b), B₁×L. */
-  f: tf.Tensor2D;
+  f: Tensor2D;
   /** (Tg)(x_b), B₁×L. */
-  tg: tf.Tensor2D;
+  tg: Tensor2D;
   /** g(y_b), B₂×L. */
-  g: tf.Tensor2D;
+  g: Tensor2D;
   /** (T*f)(y_b), B₂×L. */
-  tsf: tf.Tensor2D;
+  tsf: Tensor2D;
 }
 
 /** A self-adjoint operator on L²(p) for the EVD: learns f = (√λ_l φ_l). */

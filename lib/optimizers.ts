@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Scalar, Tensor, Variable } from "./types.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
@@ -43,18 +44,18 @@ export interface Optimizer {
   /** Its name. */
   readonly name: OptimizerName;
   /** Applies one update θ ← θ − lr·direction(g); `grads` align with the variables. */
-  step(grads: tf.Tensor[], lr: number): void;
+  step(grads: Tensor[], lr: number): void;
   /** Number of updates applied so far. */
   readonly iterations: number;
   /** The state tensors (slots), for checkpoints; same order on every call. */
-  stateTensors(): tf.Variable[];
+  stateTensors(): Variable[];
   /** Sets the iteration counter (restoring a checkpoint). */
   setIterations(n: number): void;
   /** Frees the state. */
   dispose(): void;
 }
 
-function slots(vars: tf.Variable[]): tf.Variable[] {
+function slots(vars: Variable[]): Variable[] {
   return vars.map((v) => tf.variable(tf.zerosLike(v), false));
 }
 
@@ -72,11 +73,11 @@ function slots(vars: tf.Variable[]): tf.Variable[] {
  * console.log(x.dataSync()[0]); // 0.8
  * ```
  */
-export function createOptimizer(vars: tf.Variable[], options: OptimizerOptions): Optimizer {
+export function createOptimizer(vars: Variable[], options: OptimizerOptions): Optimizer {
   const name = parseOptimizerName(options.name);
   const eps = options.epsilon ?? 1e-8;
   let t = 0;
-  const check = (grads: tf.Tensor[]) => {
+  const check = (grads: Tensor[]) => {
     if (grads.length !== vars.length) {
       throw new RangeError(`Mismatched gradients: ${grads.length} for ${vars.length} variables`);
     }
@@ -209,12 +210,12 @@ export class ParameterEma {
   /** Target decay. */
   readonly decay: number;
   /** Shadow copies of the variables. */
-  readonly shadow: tf.Variable[];
-  #vars: tf.Variable[];
+  readonly shadow: Variable[];
+  #vars: Variable[];
   #t = 0;
 
   /** Starts the average at the current values. */
-  constructor(vars: tf.Variable[], decay: number) {
+  constructor(vars: Variable[], decay: number) {
     if (!(decay >= 0 && decay < 1)) {
       throw new RangeError(`Invalid EMA decay ${decay}: it must be in [0, 1)`);
     }
@@ -268,6 +269,6 @@ export class ParameterEma {
 }
 
 /** Global L2 norm of a list of gradients (a scalar tensor). */
-export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+export function globalNorm(grads: Tensor[]): Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as Scalar);
 }

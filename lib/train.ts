@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Scalar, Tensor, Tensor1D, Variable } from "./types.ts";
 import { CsvLog } from "./io.ts";
 import type { Model } from "./models.ts";
 import { type GramEstimator, NestedLoraLoss } from "./nested_lora.ts";
@@ -155,7 +156,7 @@ export class Trainer {
   /** The run's generator. */
   readonly rng: Rng;
   /** All trainable variables (f's, then g's). */
-  readonly variables: tf.Variable[];
+  readonly variables: Variable[];
   /** Records of the steps taken. */
   readonly history: TrainRecord[] = [];
   #step = 0;
@@ -268,15 +269,15 @@ export class Trainer {
    */
   computeGradients(
     batch: OperatorBatch,
-  ): { grads: tf.Tensor[]; loss: tf.Scalar; norms: tf.Tensor1D } {
+  ): { grads: Tensor[]; loss: Scalar; norms: Tensor1D } {
     const out = this.#outputGradients(batch);
     const p = this.problem;
     const { value, grads } = tf.variableGrads(() => {
-      if ("model" in p) return tf.sum(tf.mul(p.model.apply(batch.x), out.grads[0])) as tf.Scalar;
+      if ("model" in p) return tf.sum(tf.mul(p.model.apply(batch.x), out.grads[0])) as Scalar;
       return tf.add(
         tf.sum(tf.mul(p.f.apply(batch.x), out.grads[0])),
         tf.sum(tf.mul(p.g.apply(batch.y!), out.grads[1])),
-      ) as tf.Scalar;
+      ) as Scalar;
     }, this.variables);
     tf.dispose([value, ...out.grads]);
     return { grads: this.variables.map((v) => grads[v.name]), loss: out.loss, norms: out.norms };

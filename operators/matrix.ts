@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor1D, Tensor2D } from "../lib/types.ts";
 import { eigenReport, singularReport, type SpectralReport } from "../lib/evaluate.ts";
 import { eigh, type Matrix, orthonormalColumns, svd } from "../lib/linalg.ts";
 import type { Model } from "../lib/models.ts";
@@ -89,8 +90,8 @@ function checkMatrix(a: Matrix, name: string): [number, number] {
   return [a.length, cols];
 }
 
-function range(n: number): tf.Tensor1D {
-  return tf.range(0, n, 1, "int32") as tf.Tensor1D;
+function range(n: number): Tensor1D {
+  return tf.range(0, n, 1, "int32") as Tensor1D;
 }
 
 /**
@@ -110,7 +111,7 @@ export class SymmetricMatrixOperator implements EigenOperator {
   readonly size: number;
   /** The matrix. */
   readonly matrix: Matrix;
-  #a: tf.Tensor2D | null = null;
+  #a: Tensor2D | null = null;
 
   /** Wraps a symmetric matrix; throws if it is not square or not symmetric. */
   constructor(matrix: Matrix) {
@@ -131,7 +132,7 @@ export class SymmetricMatrixOperator implements EigenOperator {
     this.matrix = matrix;
   }
 
-  #tensor(): tf.Tensor2D {
+  #tensor(): Tensor2D {
     if (!this.#a || this.#a.isDisposed) this.#a = tf.keep(tf.tensor2d(this.matrix));
     return this.#a;
   }
@@ -150,10 +151,10 @@ export class SymmetricMatrixOperator implements EigenOperator {
   evaluate(model: Model, batch: OperatorBatch): EigenEvaluation {
     return tf.tidy(() => {
       const fAll = model.apply(range(this.size));
-      const rows = tf.gather(this.#tensor(), batch.x as tf.Tensor1D);
+      const rows = tf.gather(this.#tensor(), batch.x as Tensor1D);
       return {
-        f: tf.gather(fAll, batch.x as tf.Tensor1D) as tf.Tensor2D,
-        tf: tf.matMul(rows, fAll) as tf.Tensor2D,
+        f: tf.gather(fAll, batch.x as Tensor1D) as Tensor2D,
+        tf: tf.matMul(rows, fAll) as Tensor2D,
       };
     });
   }
@@ -202,8 +203,8 @@ export class MatrixOperator implements SingularOperator {
   readonly cols: number;
   /** The matrix. */
   readonly matrix: Matrix;
-  #a: tf.Tensor2D | null = null;
-  #at: tf.Tensor2D | null = null;
+  #a: Tensor2D | null = null;
+  #at: Tensor2D | null = null;
 
   /** Wraps an m×n matrix. */
   constructor(matrix: Matrix) {
@@ -211,11 +212,11 @@ export class MatrixOperator implements SingularOperator {
     this.matrix = matrix;
   }
 
-  #tensors(): [tf.Tensor2D, tf.Tensor2D] {
+  #tensors(): [Tensor2D, Tensor2D] {
     if (!this.#a || this.#a.isDisposed) {
       const s = Math.sqrt(this.rows / this.cols);
-      this.#a = tf.keep(tf.mul(tf.tensor2d(this.matrix), s) as tf.Tensor2D);
-      this.#at = tf.keep(tf.mul(tf.transpose(tf.tensor2d(this.matrix)), 1 / s) as tf.Tensor2D);
+      this.#a = tf.keep(tf.mul(tf.tensor2d(this.matrix), s) as Tensor2D);
+      this.#at = tf.keep(tf.mul(tf.transpose(tf.tensor2d(this.matrix)), 1 / s) as Tensor2D);
     }
     return [this.#a, this.#at!];
   }
@@ -238,12 +239,12 @@ export class MatrixOperator implements SingularOperator {
     return tf.tidy(() => {
       const [a, at] = this.#tensors();
       const fAll = f.apply(range(this.rows)), gAll = g.apply(range(this.cols));
-      const x = batch.x as tf.Tensor1D, y = batch.y as tf.Tensor1D;
+      const x = batch.x as Tensor1D, y = batch.y as Tensor1D;
       return {
-        f: tf.gather(fAll, x) as tf.Tensor2D,
-        tg: tf.matMul(tf.gather(a, x), gAll) as tf.Tensor2D,
-        g: tf.gather(gAll, y) as tf.Tensor2D,
-        tsf: tf.matMul(tf.gather(at, y), fAll) as tf.Tensor2D,
+        f: tf.gather(fAll, x) as Tensor2D,
+        tg: tf.matMul(tf.gather(a, x), gAll) as Tensor2D,
+        g: tf.gather(gAll, y) as Tensor2D,
+        tsf: tf.matMul(tf.gather(at, y), fAll) as Tensor2D,
       };
     });
   }
