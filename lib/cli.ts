@@ -147,6 +147,7 @@ export function parseCli(args: string[], options: ParseCliOptions): ParsedCli {
   for (const [name, spec] of Object.entries(options.flags)) {
     parseOptions[kebab(name)] = { type: spec.type === "boolean" ? "boolean" : "string" };
     byKebab.set(kebab(name), name);
+    if (spec.type === "boolean") parseOptions[`no-${kebab(name)}`] = { type: "boolean" };
   }
   let parsed;
   try {
@@ -180,6 +181,10 @@ export function parseCli(args: string[], options: ParseCliOptions): ParsedCli {
   const values: FlagValues = { ...options.presets[preset] };
   for (const [key, v] of Object.entries(raw)) {
     if (key === "preset" || key === "help" || v === undefined) continue;
+    if (!byKebab.has(key) && key.startsWith("no-")) {
+      values[byKebab.get(key.slice(3))!] = false;
+      continue;
+    }
     const name = byKebab.get(key)!;
     values[name] = convert(name, options.flags[name], v);
   }

@@ -91,7 +91,7 @@ export class Mlp implements Model {
   readonly fourier: Tensor2D | null;
   /** Weights per layer: first [in, G·h₁]; later [G, h, h'] (or [h, h'] when G = 1). */
   readonly weights: Variable[] = [];
-  /** Biases per layer: first [G·h₁]; later [G, 1, h'] (or [h'] when G = 1). */
+  /** Biases per layer, group after group: [G·h'] (or [h'] when G = 1). */
   readonly biases: Variable[] = [];
 
   /** Creates the network with He-normal weights and zero biases. */
@@ -135,7 +135,7 @@ export class Mlp implements Model {
         b = tf.zeros([fanOut]);
       } else {
         w = tf.tensor3d(rng.normals(G * fanIn * fanOut, std), [G, fanIn, fanOut]);
-        b = tf.zeros([G, 1, fanOut]);
+        b = tf.zeros([G * fanOut]);
       }
       this.weights.push(tf.variable(w));
       this.biases.push(tf.variable(b));
@@ -161,20 +161,26 @@ export class Mlp implements Model {
       );
     }
     return tf.tidy(() => {
-      const B = x.shape[0];
-      const G = this.groups;
-      const n = this.weights.length;
-      let a: Tensor = this.features(x as Tensor2D);
-      for (let k = 0; k < n; k++) {
-        let z = tf.add(tf.matMul(a as Tensor2D, this.weights[k] as Tensor2D), this.biases[k]);
-        if (k === 0 && G > 1) {
-          z = tf.transpose(tf.reshape(z, [B, G, this.widths[1]]), [1, 0, 2]);
-        }
-        a = k === n - 1 ? z : this.act.fn(z);
+      let a: Tensor2D = this.features(x as Tensor2D);
+      for (let k = 0; k < this.weights.length; k++) {
+        const z = tf.add(this.linear(k, a), this.biases[k]) as Tensor2D;
+        a = k === this.weights.length - 1 ? z : this.act.fn(z) as Tensor2D;
       }
-      if (G > 1) a = tf.reshape(tf.transpose(a, [1, 0, 2]), [B, this.outputDim]);
-      return a as Tensor2D;
+      return a;
     });
+  }
+
+  /**
+   * Layer k's matrix product without bias. Activations stay [B, G·h] (group after group): the first
+   * layer is one matMul against all groups side by side; later layers split the columns per group and
+   * run G plain 2-D matMuls, which the WASM backend runs ~4× faster than one batched [G, B, h] matMul.
+   */
+  linear(k: number, a: Tensor2D): Tensor2D {
+    const w = this.weights[k];
+    if (k === 0 || this.groups === 1) return tf.matMul(a, w as Tensor2D);
+    const parts = tf.split(a, this.groups, 1);
+    const mats = tf.unstack(w);
+    return tf.concat(parts.map((p, g) => tf.matMul(p, mats[g] as Tensor2D)), 1) as Tensor2D;
   }
 
   /** Evaluates points given as rows of numbers. */

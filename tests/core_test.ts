@@ -107,9 +107,13 @@ Deno.test("Mlp: disjoint networks equal separate single-output networks", () => 
       );
       h = Array.from(
         { length: 4 },
-        (_, k) => Math.sin(h.reduce((s, v, j) => s + v * w[1][l][j][k], 0) + b[1][l][0][k]),
+        (_, k) =>
+          Math.sin(
+            h.reduce((s, v, j) => s + v * w[1][l][j][k], 0) +
+              (b[1] as unknown as number[])[l * 4 + k],
+          ),
       );
-      const y = h.reduce((s, v, j) => s + v * w[2][l][j][0], 0) + b[2][l][0][0];
+      const y = h.reduce((s, v, j) => s + v * w[2][l][j][0], 0) + (b[2] as unknown as number[])[l];
       assert.ok(Math.abs(out[i][l] - y) < 1e-5, `mode ${l}: ${out[i][l]} vs ${y}`);
     });
   }
