@@ -640,7 +640,7 @@ export function uniformGrid(options: UniformGridOptions): UniformGrid {
  * ```ts
  * import { evaluateStates, harmonicOscillator } from "./analytic.ts";
  * const states = harmonicOscillator({ omegas: [1] }).states(2);
- * console.log(evaluateStates(states, [[0], [1]])); // [[π^{-1/4}, 0], [0.4556…, 0.6444…]]
+ * console.log(evaluateStates(states, [[0], [1]])); // [[π^{-1/4}, 0], [0.4556…, 0.6443…]]
  * ```
  */
 export function evaluateStates(states: AnalyticState[], points: number[][]): number[][] {

@@ -206,10 +206,12 @@ Deno.test("2D hydrogen", async (t) => {
     console.log(`  n = 3 norms on the METHOD grid: ${norms.map((v) => v.toFixed(4)).join(", ")}`);
   });
 
-  await t.step("grid [−100,100)², spacing 0.1: all 16 orthonormal to 1e-3", () => {
+  await t.step("grid [−80,80)², spacing 0.1: all 16 orthonormal to 1e-3", () => {
+    // Measured worst |G − I| against the half-width L: 7.5e-2 (50), 1.5e-2 (60), 2.5e-3 (70),
+    // 3.6e-4 (80); 80 is the smallest round box that holds every n ≤ 3 state to 1e-3.
     const g = timed(
-      "grid [−100,100)², 4e6 points × 16 states",
-      () => scaled(gram(states, gridPoints([-100, -100], [100, 100], 0.1)), 0.01),
+      "grid [−80,80)², 2.56e6 points × 16 states",
+      () => scaled(gram(states, gridPoints([-80, -80], [80, 80], 0.1)), 0.01),
     );
     assert.ok(identityDeviation(g) < 1e-3, `deviation ${identityDeviation(g)}`);
   });
