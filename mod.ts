@@ -27,5 +27,8 @@ export * from "./lib/train.ts";
 export * from "./lib/evaluate.ts";
 export * from "./lib/progress.ts";
 export * from "./lib/io.ts";
+export * from "./lib/densities.ts";
 export * from "./operators/matrix.ts";
+export * from "./operators/schrodinger.ts";
+export * from "./operators/analytic.ts";
 export * from "./lib/types.ts";

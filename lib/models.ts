@@ -6,9 +6,22 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import type { Tensor, Tensor1D, Tensor2D, Variable } from "./types.ts";
+import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from "./types.ts";
 import { type Activation, activation } from "./activations.ts";
 import type { Rng } from "./random.ts";
+
+/**
+ * Value, input gradient and input Laplacian of a model's L outputs at B points in d dimensions:
+ * value [B, L], grad [d, B, L] (grad[k] = ∂f/∂x_k), lap [B, L].
+ */
+export interface Jet {
+  /** f(x_b), B×L. */
+  value: Tensor2D;
+  /** ∂f/∂x_k at x_b, d×B×L. */
+  grad: Tensor3D;
+  /** Δf(x_b), B×L. */
+  lap: Tensor2D;
+}
 
 /** A trainable map from a batch of inputs to a B×L matrix of mode values. */
 export interface Model {
@@ -28,6 +41,10 @@ export interface Model {
   predict(inputs: number[][] | number[]): number[][];
   /** Frees the variables. */
   dispose(): void;
+  /** Exact forward-mode jet (value, gradient, Laplacian) in the input, where the model has one. */
+  jet?(x: Tensor2D): Jet;
+  /** False when tfjs's nested gradients are known to be wrong for this model (e.g. tanh). */
+  readonly secondOrderAutodiffSafe?: boolean;
 }
 
 function positiveInt(value: number, name: string): void {
@@ -87,6 +104,8 @@ export class Mlp implements Model {
   readonly widths: number[];
   /** The activation. */
   readonly act: Activation;
+  /** tfjs 4.22's second derivative of tanh (a saved-output gradient) is wrong. */
+  readonly secondOrderAutodiffSafe: boolean;
   /** Fixed Fourier frequency matrix d×m, if any. */
   readonly fourier: Tensor2D | null;
   /** Weights per layer: first [in, G·h₁]; later [G, h, h'] (or [h, h'] when G = 1). */
@@ -101,6 +120,7 @@ export class Mlp implements Model {
     const hidden = options.hidden ?? [128, 128, 128];
     hidden.forEach((h) => positiveInt(h, "hidden width"));
     this.act = activation(options.activation ?? "softplus");
+    this.secondOrderAutodiffSafe = this.act.name !== "tanh";
     this.inputDim = options.inputDim;
     this.outputDim = options.outputs;
     const disjoint = options.disjoint ?? false;
@@ -181,6 +201,63 @@ export class Mlp implements Model {
     const parts = tf.split(a, this.groups, 1);
     const mats = tf.unstack(w);
     return tf.concat(parts.map((p, g) => tf.matMul(p, mats[g] as Tensor2D)), 1) as Tensor2D;
+  }
+
+  /**
+   * Forward-mode value, gradient and Laplacian with respect to the input, exact (no higher-order
+   * autodiff): the (d + 2)·B rows [value; ∂₁; …; ∂_d; Δ] go through each layer as one stacked matrix,
+   * linear layers act on all rows (bias on the value rows only), and an activation a = σ(z) maps
+   * ∂a = σ'(z) ∂z and Δa = σ'(z) Δz + σ''(z) Σ_k (∂_k z)².
+   */
+  jet(x: Tensor2D): Jet {
+    if (x.rank !== 2 || x.shape[1] !== this.inputDim) {
+      throw new RangeError(
+        `Mismatched input shape [${x.shape.join(", ")}]: expected [B, ${this.inputDim}]`,
+      );
+    }
+    return tf.tidy(() => {
+      const B = x.shape[0], d = this.inputDim;
+      let rows = this.featureJet(x);
+      const n = this.weights.length;
+      for (let k = 0; k < n; k++) {
+        const z = this.linear(k, rows);
+        const w = z.shape[1];
+        const zv = tf.add(tf.slice(z, [0, 0], [B, w]), this.biases[k]) as Tensor2D;
+        const zg = tf.reshape(tf.slice(z, [B, 0], [d * B, w]), [d, B, w]) as Tensor3D;
+        const zl = tf.slice(z, [(d + 1) * B, 0], [B, w]) as Tensor2D;
+        if (k === n - 1) return { value: zv, grad: zg, lap: zl };
+        const s1 = this.act.d1(zv), s2 = this.act.d2(zv);
+        const av = this.act.fn(zv);
+        const ag = tf.reshape(tf.mul(zg, s1), [d * B, w]);
+        const al = tf.add(tf.mul(s1, zl), tf.mul(s2, tf.sum(tf.square(zg), 0)));
+        rows = tf.concat([av, ag, al], 0) as Tensor2D;
+      }
+      throw new Error("Unreachable: an Mlp has at least one layer");
+    });
+  }
+
+  /** The stacked rows [value; ∂₁; …; ∂_d; Δ] of the features at x. */
+  featureJet(x: Tensor2D): Tensor2D {
+    return tf.tidy(() => {
+      const B = x.shape[0], d = this.inputDim;
+      if (!this.fourier) {
+        const eye = tf.eye(d);
+        const grads = Array.from(
+          { length: d },
+          (_, k) => tf.tile(tf.slice(eye, [k, 0], [1, d]), [B, 1]),
+        );
+        return tf.concat([x, ...grads, tf.zeros([B, d])], 0) as Tensor2D;
+      }
+      const z = tf.matMul(x, this.fourier);
+      const s = tf.sin(z), c = tf.cos(z);
+      const grads = Array.from({ length: d }, (_, k) => {
+        const fk = tf.slice(this.fourier!, [k, 0], [1, -1]);
+        return tf.concat([tf.mul(c, fk), tf.neg(tf.mul(s, fk))], 1);
+      });
+      const f2 = tf.sum(tf.square(this.fourier!), 0, true);
+      const lap = tf.concat([tf.neg(tf.mul(s, f2)), tf.neg(tf.mul(c, f2))], 1);
+      return tf.concat([tf.concat([s, c], 1), ...grads, lap], 0) as Tensor2D;
+    });
   }
 
   /** Evaluates points given as rows of numbers. */

@@ -15,6 +15,15 @@ export interface OperatorBatch {
   x: Tensor;
   /** Inputs of g (SVD and CDK only). */
   y?: Tensor;
+  /** Operator-specific tensors prepared with the batch (potential values, weights, …). */
+  data?: Record<string, Tensor>;
+}
+
+/** Frees every tensor of a batch. */
+export function disposeBatch(batch: OperatorBatch): void {
+  batch.x.dispose();
+  batch.y?.dispose();
+  for (const t of Object.values(batch.data ?? {})) t.dispose();
 }
 
 /** f and Tf at a batch (self-adjoint T, EVD). */

@@ -890,7 +890,7 @@ const GLYPHS: Record<string, string> = {
   "]": ".###. ...#. ...#. ...#. ...#. ...#. .###.",
   "/": "....# ....# ...#. ..#.. .#... #.... #....",
   "\\": "#.... #.... .#... ..#.. ...#. ....# ....#",
-  "|": "..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
+  "|": "..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
   "<": "...#. ..#.. .#... #.... .#... ..#.. ...#.",
   ">": ".#... ..#.. ...#. ....# ...#. ..#.. .#...",
   "!": "..#.. ..#.. ..#.. ..#.. ..#.. ..... ..#..",
@@ -995,8 +995,9 @@ export interface DrawTextOptions extends PixelPoint {
   /** Integer magnification of the 5×7 font; default 1. */
   scale?: number;
   /**
-   * Which point of the text box `x` names: its left edge (default), its centre, or its right
-   * edge. `y` is always the top of the box (the top of the capitals).
+   * Which point of the text `x` names: its left edge (default), its centre, or its right edge;
+   * each line of multi-line text is aligned on its own. `y` is always the top of the box (the
+   * top of the capitals).
    */
   align?: "left" | "center" | "right";
 }
@@ -1024,16 +1025,17 @@ export function drawText(image: RgbaImage, text: string, options: DrawTextOption
     throw new RangeError(`Invalid align "${align}": allowed values are left, center, right`);
   }
   const c = rgba(options.color ?? [0, 0, 0]);
-  const left = Math.round(
-    align === "left"
-      ? options.x
-      : align === "center"
-      ? options.x - size.width / 2
-      : options.x - size.width,
-  );
-  const top = Math.round(options.y);
   const { advance, ascent, descent, lineGap } = FONT_METRICS;
+  const anchor = options.x;
+  const top = Math.round(options.y);
+  const boxLeft = Math.round(
+    align === "left" ? anchor : align === "center" ? anchor - size.width / 2 : anchor - size.width,
+  );
   String(text).split("\n").forEach((line, li) => {
+    const lineWidth = textSize(line, { scale }).width;
+    const left = Math.round(
+      align === "left" ? anchor : align === "center" ? anchor - lineWidth / 2 : anchor - lineWidth,
+    );
     const lineTop = top + li * (ascent + descent + lineGap) * scale;
     let col = 0;
     for (const char of line) {
@@ -1054,5 +1056,5 @@ export function drawText(image: RgbaImage, text: string, options: DrawTextOption
       col++;
     }
   });
-  return { x: left, y: top, width: size.width, height: size.height };
+  return { x: boxLeft, y: top, width: size.width, height: size.height };
 }

@@ -9,11 +9,12 @@ import type { Scalar, Tensor, Tensor1D, Variable } from "./types.ts";
 import { CsvLog } from "./io.ts";
 import type { Model } from "./models.ts";
 import { type GramEstimator, NestedLoraLoss } from "./nested_lora.ts";
-import type {
-  DependenceOperator,
-  EigenOperator,
-  OperatorBatch,
-  SingularOperator,
+import {
+  type DependenceOperator,
+  disposeBatch,
+  type EigenOperator,
+  type OperatorBatch,
+  type SingularOperator,
 } from "./operator.ts";
 import {
   createOptimizer,
@@ -294,7 +295,7 @@ export class Trainer {
     });
     const batch = this.#batch();
     const { grads: gradList, loss: lossT, norms } = this.computeGradients(batch);
-    tf.dispose([batch.x, batch.y ?? []]);
+    disposeBatch(batch);
     const stats = tf.tidy(() => tf.concat([tf.stack([lossT, globalNorm(gradList)]), norms]));
     const values = await stats.data();
     tf.dispose([stats, lossT, norms]);

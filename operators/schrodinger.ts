@@ -1,0 +1,342 @@
+/**
+ * Schrödinger operators H = −Δ + V on R^d, trained as T = scale·(−H) + shift·I so that the wanted
+ * low energies become the top positive eigenvalues (METHOD §3).
+ *
+ * Importance representation: with samples x ~ p the learned eigenfunction is ψ = √p·f, inner
+ * products are batch means of f, and the operator acts on f as
+ *   (Tf)(x) = scale·(Δψ/√p − V f) + shift·f,  Δψ/√p = Δf + 2 g·∇f + q f,
+ * with g = ∇√p/√p and q = Δ√p/√p supplied analytically by the density. The kinetic term is
+ * computed one of three ways: `forward` (exact forward-mode jets, the default), `fd` (the reference's
+ * 5-point finite differences on √p·f, √p clamped below at 1e-5) or `autodiff` (nested tf.grad; a test
+ * oracle). Tf is never differentiated.
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor2D, Tensor3D } from "../lib/types.ts";
+import type { SamplingDensity } from "../lib/densities.ts";
+import { eigenReport, type SpectralReport } from "../lib/evaluate.ts";
+import type { Jet, Model } from "../lib/models.ts";
+import type { EigenEvaluation, EigenOperator, OperatorBatch } from "../lib/operator.ts";
+import type { Rng } from "../lib/random.ts";
+
+/** How the Laplacian is computed. */
+export const KINETIC_METHODS = ["forward", "fd", "autodiff"] as const;
+
+/** Name of a kinetic-term method. */
+export type KineticMethod = typeof KINETIC_METHODS[number];
+
+/** A potential V(x), evaluated on the host in float64 (no gradient is ever needed). */
+export type Potential = (x: number[]) => number;
+
+/** Throws unless `name` is a known kinetic method. */
+export function parseKineticMethod(name: string): KineticMethod {
+  if (!(KINETIC_METHODS as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `Unknown kinetic method "${name}": allowed values are ${KINETIC_METHODS.join(", ")}`,
+    );
+  }
+  return name as KineticMethod;
+}
+
+/** Coulomb potential −charge/|x| (hydrogen-like in any dimension). */
+export function coulombPotential(charge = 1): Potential {
+  return (x) => -charge / Math.hypot(...x);
+}
+
+/** Harmonic potential Σ_k ω_k² x_k² (isotropic when all ω are equal). */
+export function harmonicPotential(omegas: number[]): Potential {
+  if (omegas.length === 0) throw new RangeError("Invalid frequencies: at least one ω is needed");
+  omegas.forEach((w, k) => {
+    if (!(w > 0)) throw new RangeError(`Invalid frequency ${w} on axis ${k}: it must be positive`);
+  });
+  return (x) => x.reduce((s, v, k) => s + omegas[k] * omegas[k] * v * v, 0);
+}
+
+/** Options of {@linkcode SchrodingerOperator}. */
+export interface SchrodingerOptions {
+  /** Dimension d. */
+  dim: number;
+  /** The potential V. */
+  potential: Potential;
+  /** The sampling density p of the importance representation. */
+  density: SamplingDensity;
+  /** T = scale·(−H) + shift; default 1. */
+  scale?: number;
+  /** Default 0. */
+  shift?: number;
+  /** Kinetic term: `forward` (default), `fd` or `autodiff`. */
+  kinetic?: string;
+  /** Finite-difference step ε for `fd`; default 0.01. */
+  fdEpsilon?: number;
+}
+
+/** Host-side arrays for a set of points. */
+interface Prepared {
+  n: number;
+  x: Float32Array;
+  v: Float32Array;
+  mask: Float32Array;
+  g: Float32Array;
+  q: Float32Array;
+  sqrtP: Float64Array;
+}
+
+/**
+ * H = −Δ + V as a self-adjoint operator on L²(p) under the importance representation.
+ *
+ * @example 1-D harmonic oscillator operator
+ * ```ts
+ * import { gaussianDensity, harmonicPotential, SchrodingerOperator } from "../mod.ts";
+ * const op = new SchrodingerOperator({
+ *   dim: 1,
+ *   potential: harmonicPotential([1]),
+ *   density: gaussianDensity({ dim: 1, std: 1 }),
+ *   scale: 1,
+ *   shift: 8,
+ * });
+ * console.log(op.toEigenvalue(1)); // 7: energy 1 becomes T-eigenvalue 8 − 1
+ * ```
+ */
+export class SchrodingerOperator implements EigenOperator {
+  readonly kind = "evd";
+  /** Dimension d. */
+  readonly dim: number;
+  /** The potential. */
+  readonly potential: Potential;
+  /** The sampling density. */
+  readonly density: SamplingDensity;
+  /** Scale of −H in T. */
+  readonly scale: number;
+  /** Shift of T. */
+  readonly shift: number;
+  /** The kinetic-term method. */
+  readonly kinetic: KineticMethod;
+  /** The finite-difference step. */
+  readonly fdEpsilon: number;
+
+  /** Validates the settings. */
+  constructor(options: SchrodingerOptions) {
+    if (!Number.isInteger(options.dim) || options.dim <= 0) {
+      throw new RangeError(`Invalid dimension ${options.dim}: it must be a positive integer`);
+    }
+    if (options.density.dim !== options.dim) {
+      throw new RangeError(
+        `Mismatched density: it is ${options.density.dim}-dimensional, the operator ${options.dim}-dimensional`,
+      );
+    }
+    this.dim = options.dim;
+    this.potential = options.potential;
+    this.density = options.density;
+    this.scale = options.scale ?? 1;
+    this.shift = options.shift ?? 0;
+    if (!(this.scale > 0)) throw new RangeError(`Invalid scale ${this.scale}: it must be positive`);
+    if (!Number.isFinite(this.shift)) throw new RangeError(`Invalid shift ${this.shift}`);
+    this.kinetic = parseKineticMethod(options.kinetic ?? "forward");
+    this.fdEpsilon = options.fdEpsilon ?? 0.01;
+    if (!(this.fdEpsilon > 0)) {
+      throw new RangeError(`Invalid finite-difference step ${this.fdEpsilon}: it must be positive`);
+    }
+  }
+
+  /** T-eigenvalue of an energy E: scale·(−E) + shift. */
+  toEigenvalue(energy: number): number {
+    return this.scale * -energy + this.shift;
+  }
+
+  /** Energy of a T-eigenvalue λ: (shift − λ)/scale. */
+  toEnergy(eigenvalue: number): number {
+    return (this.shift - eigenvalue) / this.scale;
+  }
+
+  #prepare(x: Float32Array, n: number): Prepared {
+    const d = this.dim;
+    const v = new Float32Array(n), mask = new Float32Array(n);
+    const pt = new Array<number>(d);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < d; k++) pt[k] = x[i * d + k];
+      const value = this.potential(pt);
+      const ok = Number.isFinite(value);
+      v[i] = ok ? value : 0;
+      mask[i] = ok ? 1 : 0;
+    }
+    const { g, q } = this.density.sqrtLogDerivatives(x, n);
+    const sqrtP = this.density.density(x, n).map(Math.sqrt);
+    return { n, x, v, mask, g: Float32Array.from(g), q: Float32Array.from(q), sqrtP };
+  }
+
+  #upload(p: Prepared): OperatorBatch {
+    const { n } = p, d = this.dim;
+    const gT = new Float32Array(d * n);
+    for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) gT[k * n + i] = p.g[i * d + k];
+    return {
+      x: tf.tensor2d(p.x, [n, d]),
+      data: {
+        v: tf.tensor2d(p.v, [n, 1]),
+        mask: tf.tensor2d(p.mask, [n, 1]),
+        g: tf.tensor3d(gT, [d, n, 1]),
+        q: tf.tensor2d(p.q, [n, 1]),
+        ...(this.kinetic === "fd" ? this.#fdData(p) : {}),
+      },
+    };
+  }
+
+  /** Shifted points [x; x+εe₁; x−εe₁; …] and √p there (clamped at 1e-5), for `fd`. */
+  #fdData(p: Prepared) {
+    const { n } = p, d = this.dim, eps = this.fdEpsilon;
+    const rows = 2 * d + 1;
+    const pts = new Float32Array(rows * n * d);
+    pts.set(p.x, 0);
+    for (let k = 0; k < d; k++) {
+      for (const [j, sign] of [[1 + 2 * k, 1], [2 + 2 * k, -1]]) {
+        for (let i = 0; i < n; i++) {
+          for (let c = 0; c < d; c++) {
+            pts[(j * n + i) * d + c] = p.x[i * d + c] + (c === k ? sign * eps : 0);
+          }
+        }
+      }
+    }
+    const sq = this.density.density(pts, rows * n).map((x) => Math.max(Math.sqrt(x), 1e-5));
+    return {
+      fdPoints: tf.tensor2d(pts, [rows * n, d]),
+      fdSqrtP: tf.tensor2d(Float32Array.from(sq), [rows * n, 1]),
+    };
+  }
+
+  /** B points from the density, with the potential and density terms prepared. */
+  sample(rng: Rng, batchSize: number): OperatorBatch {
+    return this.#upload(this.#prepare(this.density.sample(rng, batchSize), batchSize));
+  }
+
+  /** A batch at given points (for evaluation). */
+  batchAt(points: number[][]): OperatorBatch {
+    const d = this.dim;
+    const x = new Float32Array(points.length * d);
+    points.forEach((pt, i) => {
+      if (pt.length !== d) {
+        throw new RangeError(
+          `Mismatched point ${i}: it has ${pt.length} coordinates, expected ${d}`,
+        );
+      }
+      pt.forEach((v, k) => (x[i * d + k] = v));
+    });
+    return this.#upload(this.#prepare(x, points.length));
+  }
+
+  /** f and Tf at the batch (untaped). */
+  evaluate(model: Model, batch: OperatorBatch): EigenEvaluation {
+    return tf.tidy(() => {
+      const data = batch.data!;
+      const x = batch.x as Tensor2D;
+      let f: Tensor2D, kin: Tensor2D;
+      if (this.kinetic === "fd") {
+        [f, kin] = this.#fdKinetic(model, x, data.fdPoints as Tensor2D, data.fdSqrtP as Tensor2D);
+      } else {
+        const jet = this.kinetic === "forward" ? forwardJet(model, x) : autodiffJet(model, x);
+        f = jet.value;
+        const drift = tf.sum(tf.mul(data.g, jet.grad), 0);
+        kin = tf.add(tf.add(jet.lap, tf.mul(2, drift)), tf.mul(data.q, f)) as Tensor2D;
+      }
+      const hf = tf.sub(kin, tf.mul(data.v, f));
+      const tfx = tf.mul(tf.add(tf.mul(hf, this.scale), tf.mul(f, this.shift)), data.mask);
+      return { f, tf: tfx as Tensor2D };
+    });
+  }
+
+  #fdKinetic(model: Model, x: Tensor2D, pts: Tensor2D, sqrtP: Tensor2D): [Tensor2D, Tensor2D] {
+    const n = x.shape[0], d = this.dim, eps = this.fdEpsilon;
+    const psi = tf.mul(model.apply(pts), sqrtP);
+    const center = tf.slice(psi, [0, 0], [n, -1]);
+    let lap = tf.mul(center, -2 * d);
+    for (let j = 1; j <= 2 * d; j++) lap = tf.add(lap, tf.slice(psi, [j * n, 0], [n, -1]));
+    const sq0 = tf.slice(sqrtP, [0, 0], [n, 1]);
+    const f = tf.div(center, sq0) as Tensor2D;
+    return [f, tf.div(lap, tf.mul(sq0, eps * eps)) as Tensor2D];
+  }
+
+  /**
+   * f and Tf at arbitrary points, in chunks, as plain arrays, plus the density there (for the
+   * ψ = √p·f representation).
+   */
+  evaluateAt(
+    model: Model,
+    points: number[][],
+    options: { chunk?: number } = {},
+  ): { f: number[][]; tf: number[][]; density: number[] } {
+    const chunk = options.chunk ?? 1024;
+    const f: number[][] = [], tfv: number[][] = [];
+    for (let s = 0; s < points.length; s += chunk) {
+      const part = points.slice(s, s + chunk);
+      const batch = this.batchAt(part);
+      const [a, b] = tf.tidy(() => {
+        const e = this.evaluate(model, batch);
+        return [e.f.arraySync(), e.tf.arraySync()];
+      });
+      for (const t of [batch.x, ...Object.values(batch.data!)]) t.dispose();
+      f.push(...a);
+      tfv.push(...b);
+    }
+    const flat = new Float64Array(points.length * this.dim);
+    points.forEach((pt, i) => pt.forEach((v, k) => (flat[i * this.dim + k] = v)));
+    return { f, tf: tfv, density: Array.from(this.density.density(flat, points.length)) };
+  }
+
+  /**
+   * Spectral metrics on a quadrature of R^d (points with weights, e.g. a grid with the cell volume):
+   * ψ = √p·f and Tψ = √p·Tf, cov = Σ w ψψᵀ, quad = Σ w ψ(Tψ)ᵀ. Known T-eigenvalues and eigenfunctions
+   * (ψ values at the points) add relative errors and subspace distances.
+   */
+  report(
+    model: Model,
+    quadrature: { points: number[][]; weights: number[] },
+    truth: { values?: number[]; functions?: number[][]; blocks?: number[][] } = {},
+  ): SpectralReport {
+    const { f, tf: tfv, density } = this.evaluateAt(model, quadrature.points);
+    const psi = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
+    const tpsi = tfv.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
+    return eigenReport(psi, tpsi, { weights: quadrature.weights, ...truth });
+  }
+}
+
+/** The model's forward-mode jet; throws when it has none. */
+export function forwardJet(model: Model, x: Tensor2D): Jet {
+  if (!model.jet) {
+    throw new RangeError(
+      `Model ${model.kind} has no forward-mode jet: use kinetic fd or autodiff`,
+    );
+  }
+  return model.jet(x);
+}
+
+/**
+ * Value, gradient and Laplacian by nested tf.grad (slow; a test oracle). Refuses models whose
+ * second derivatives tfjs 4.22 computes wrongly (tanh and other saved-output gradients).
+ */
+export function autodiffJet(model: Model, x: Tensor2D): Jet {
+  if (model.secondOrderAutodiffSafe === false) {
+    throw new RangeError(
+      `The autodiff kinetic term would be wrong for model ${model.kind}: tfjs 4.22 computes wrong ` +
+        `second derivatives through its activation (e.g. tanh); use kinetic forward or fd`,
+    );
+  }
+  return tf.tidy(() => {
+    const L = model.outputDim, d = x.shape[1];
+    const value = model.apply(x);
+    const grads: Tensor2D[] = [], laps: Tensor2D[] = [];
+    for (let l = 0; l < L; l++) {
+      const first = tf.grad((xx: tf.Tensor) =>
+        tf.sum(tf.slice(model.apply(xx as Tensor2D), [0, l], [-1, 1]))
+      );
+      grads.push(first(x) as Tensor2D);
+      let lap = tf.zeros([x.shape[0], 1]);
+      for (let k = 0; k < d; k++) {
+        const second = tf.grad((xx: tf.Tensor) => tf.sum(tf.slice(first(xx), [0, k], [-1, 1])));
+        lap = tf.add(lap, tf.slice(second(x), [0, k], [-1, 1]));
+      }
+      laps.push(lap as Tensor2D);
+    }
+    // grads[l] is [B, d]; the jet wants [d, B, L].
+    const grad = tf.transpose(tf.stack(grads, 2), [1, 0, 2]) as Tensor3D;
+    return { value, grad, lap: tf.concat(laps, 1) as Tensor2D };
+  });
+}
