@@ -75,6 +75,8 @@ export interface MlpOptions {
   disjoint?: boolean;
   /** Fixed Gaussian Fourier features in front of the MLP; default none. */
   fourier?: FourierOptions;
+  /** Append the radius |x| to the input (lets the network form cusps at the origin); default false. */
+  radial?: boolean;
   /** Generator for the initialisation (He-normal weights, zero biases). */
   rng: Rng;
 }
@@ -106,7 +108,9 @@ export class Mlp implements Model {
   readonly act: Activation;
   /** tfjs 4.22's second derivative of tanh (a saved-output gradient) is wrong. */
   readonly secondOrderAutodiffSafe: boolean;
-  /** Fixed Fourier frequency matrix d×m, if any. */
+  /** Whether |x| is appended to the input. */
+  readonly radial: boolean;
+  /** Fixed Fourier frequency matrix (d or d+1)×m, if any. */
   readonly fourier: Tensor2D | null;
   /** Weights per layer: first [in, G·h₁]; later [G, h, h'] (or [h, h'] when G = 1). */
   readonly weights: Variable[] = [];
@@ -127,15 +131,17 @@ export class Mlp implements Model {
     this.groups = disjoint ? options.outputs : 1;
     this.kind = disjoint ? "disjoint-mlp" : "mlp";
     const rng = options.rng;
-    let featureDim = options.inputDim;
+    this.radial = options.radial ?? false;
+    const rawDim = options.inputDim + (this.radial ? 1 : 0);
+    let featureDim = rawDim;
     if (options.fourier) {
       positiveInt(options.fourier.frequencies, "number of Fourier frequencies");
       if (!(options.fourier.scale > 0)) {
         throw new RangeError(`Invalid Fourier scale ${options.fourier.scale}: it must be positive`);
       }
       const m = options.fourier.frequencies;
-      const b = rng.normals(options.inputDim * m, 2 * Math.PI * options.fourier.scale);
-      this.fourier = tf.tensor2d(b, [options.inputDim, m]);
+      const b = rng.normals(rawDim * m, 2 * Math.PI * options.fourier.scale);
+      this.fourier = tf.tensor2d(b, [rawDim, m]);
       featureDim = 2 * m;
     } else {
       this.fourier = null;
@@ -166,11 +172,14 @@ export class Mlp implements Model {
     }
   }
 
-  /** Fourier features of x (or x itself). */
+  /** Fourier features of the (radius-augmented) input. */
   features(x: Tensor2D): Tensor2D {
-    if (!this.fourier) return x;
-    const z = tf.matMul(x, this.fourier);
-    return tf.concat([tf.sin(z), tf.cos(z)], 1) as Tensor2D;
+    return tf.tidy(() => {
+      const u = this.radial ? tf.concat([x, radius(x)], 1) as Tensor2D : x;
+      if (!this.fourier) return u;
+      const z = tf.matMul(u, this.fourier);
+      return tf.concat([tf.sin(z), tf.cos(z)], 1) as Tensor2D;
+    });
   }
 
   /** Forward pass, [B, d] → [B, L]. */
@@ -240,23 +249,32 @@ export class Mlp implements Model {
   featureJet(x: Tensor2D): Tensor2D {
     return tf.tidy(() => {
       const B = x.shape[0], d = this.inputDim;
-      if (!this.fourier) {
-        const eye = tf.eye(d);
-        const grads = Array.from(
-          { length: d },
-          (_, k) => tf.tile(tf.slice(eye, [k, 0], [1, d]), [B, 1]),
+      const eye = tf.eye(d);
+      const unit = (k: number) => tf.tile(tf.slice(eye, [k, 0], [1, d]), [B, 1]);
+      // Input jet: u = x (∂_k u = e_k, Δu = 0), plus r = |x| (∂_k r = x_k/r, Δr = (d−1)/r).
+      let value: Tensor2D = x, lap: Tensor2D = tf.zeros([B, d]);
+      let grads: Tensor2D[] = Array.from({ length: d }, (_, k) => unit(k) as Tensor2D);
+      if (this.radial) {
+        const r = radius(x);
+        value = tf.concat([x, r], 1) as Tensor2D;
+        grads = grads.map((gk, k) =>
+          tf.concat([gk, tf.div(tf.slice(x, [0, k], [B, 1]), r)], 1) as Tensor2D
         );
-        return tf.concat([x, ...grads, tf.zeros([B, d])], 0) as Tensor2D;
+        lap = tf.concat([lap, tf.div(d - 1, r)], 1) as Tensor2D;
       }
-      const z = tf.matMul(x, this.fourier);
+      if (!this.fourier) return tf.concat([value, ...grads, lap], 0) as Tensor2D;
+      // z = uF is linear; sin and cos then map ∂s = c ∂z, Δs = c Δz − s Σ(∂z)² (and likewise cos).
+      const z = tf.matMul(value, this.fourier);
+      const dz = grads.map((gk) => tf.matMul(gk, this.fourier!));
+      const lz = tf.matMul(lap, this.fourier);
       const s = tf.sin(z), c = tf.cos(z);
-      const grads = Array.from({ length: d }, (_, k) => {
-        const fk = tf.slice(this.fourier!, [k, 0], [1, -1]);
-        return tf.concat([tf.mul(c, fk), tf.neg(tf.mul(s, fk))], 1);
-      });
-      const f2 = tf.sum(tf.square(this.fourier!), 0, true);
-      const lap = tf.concat([tf.neg(tf.mul(s, f2)), tf.neg(tf.mul(c, f2))], 1);
-      return tf.concat([tf.concat([s, c], 1), ...grads, lap], 0) as Tensor2D;
+      const sq = tf.addN(dz.map((t) => tf.square(t)));
+      const fg = dz.map((t) => tf.concat([tf.mul(c, t), tf.neg(tf.mul(s, t))], 1));
+      const fl = tf.concat([
+        tf.sub(tf.mul(c, lz), tf.mul(s, sq)),
+        tf.neg(tf.add(tf.mul(s, lz), tf.mul(c, sq))),
+      ], 1);
+      return tf.concat([tf.concat([s, c], 1), ...fg, fl], 0) as Tensor2D;
     });
   }
 
@@ -280,6 +298,11 @@ export class Mlp implements Model {
  */
 export function gatherRows(table: Tensor2D, idx: Tensor1D): Tensor2D {
   return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(idx, table.shape[0]), "float32"), table));
+}
+
+/** |x| per row as [B, 1], kept off zero so that x/|x| stays finite at the origin. */
+function radius(x: Tensor2D): Tensor2D {
+  return tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
 }
 
 function indexTensor(inputs: number[][] | number[], n: number): Tensor1D {

@@ -1,0 +1,165 @@
+/**
+ * Per-mode radial envelopes multiplying a model: f_l(x) = u_l(x)·exp(α_l r + γ_l r²), r = |x|.
+ *
+ * An `exponential` envelope exp(−r/s_l) builds in the decay of bound states (hydrogen); a `gaussian`
+ * one exp(−r²/(2 s_l²)) that of oscillators. The scales s_l are trainable (stored as log s_l).
+ * `inverseSqrtGaussian: σ` also multiplies by exp(r²/(4σ²)) ∝ 1/√p for p = N(0, σ²I), so that the
+ * network and envelope describe ψ itself while f = ψ/√p is what the importance representation needs.
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
+import type { Jet, Model } from "./models.ts";
+
+/** The envelope shapes. */
+export const ENVELOPE_KINDS = ["exponential", "gaussian"] as const;
+
+/** An envelope shape. */
+export type EnvelopeKind = typeof ENVELOPE_KINDS[number];
+
+/** Options of {@linkcode EnvelopeModel}. */
+export interface EnvelopeOptions {
+  /** `exponential` exp(−r/s) or `gaussian` exp(−r²/(2s²)). */
+  kind: string;
+  /** Initial scales s_l, one per mode (or one for all). */
+  scales: number[];
+  /** Whether the scales are trained; default true. */
+  trainable?: boolean;
+  /** Multiply by exp(r²/(4σ²)) ∝ 1/√p for the Gaussian sampling density N(0, σ²I). */
+  inverseSqrtGaussian?: number;
+}
+
+/**
+ * A model times per-mode radial envelopes, with exact forward-mode jets by the product rule:
+ * ∇f = e∇u + u∇e, Δf = eΔu + 2∇u·∇e + uΔe, where for e = exp(a), a = αr + γr²:
+ * ∇e = e·x(α/r + 2γ), Δe = e(α(d−1)/r + 2γd + (α + 2γr)²).
+ *
+ * @example
+ * ```ts
+ * import { EnvelopeModel, Mlp, Rng } from "../mod.ts";
+ * const base = new Mlp({ inputDim: 2, outputs: 2, hidden: [8], rng: new Rng(0) });
+ * const model = new EnvelopeModel(base, { kind: "exponential", scales: [1, 3] });
+ * console.log(model.predict([[0, 0]])[0].length); // 2
+ * model.dispose();
+ * ```
+ */
+export class EnvelopeModel implements Model {
+  readonly kind: string;
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly variables: Variable[];
+  readonly variableNames: string[];
+  readonly secondOrderAutodiffSafe = false;
+  /** The wrapped model. */
+  readonly base: Model;
+  /** The envelope shape. */
+  readonly envelope: EnvelopeKind;
+  /** log s_l, shape [1, L]. */
+  readonly logScales: Variable;
+  /** 1/(4σ²) for the inverse-√p factor, or 0. */
+  readonly inverseSqrtCoefficient: number;
+
+  /** Wraps `base`. */
+  constructor(base: Model, options: EnvelopeOptions) {
+    if (!(ENVELOPE_KINDS as readonly string[]).includes(options.kind)) {
+      throw new RangeError(
+        `Unknown envelope "${options.kind}": allowed values are ${ENVELOPE_KINDS.join(", ")}`,
+      );
+    }
+    const L = base.outputDim;
+    const scales = options.scales.length === 1
+      ? new Array(L).fill(options.scales[0])
+      : options.scales;
+    if (scales.length !== L) {
+      throw new RangeError(`Mismatched envelope scales: ${scales.length} given for ${L} modes`);
+    }
+    scales.forEach((s, l) => {
+      if (!(s > 0) || !Number.isFinite(s)) {
+        throw new RangeError(`Invalid envelope scale ${s} for mode ${l + 1}: it must be positive`);
+      }
+    });
+    const sigma = options.inverseSqrtGaussian;
+    if (sigma !== undefined && !(sigma > 0)) {
+      throw new RangeError(`Invalid density standard deviation ${sigma}: it must be positive`);
+    }
+    this.base = base;
+    this.envelope = options.kind as EnvelopeKind;
+    this.kind = `${base.kind}+${options.kind}-envelope`;
+    this.inputDim = base.inputDim;
+    this.outputDim = L;
+    const init = tf.tensor2d([scales.map(Math.log)]);
+    this.logScales = tf.variable(init, options.trainable ?? true);
+    init.dispose();
+    this.inverseSqrtCoefficient = sigma ? 1 / (4 * sigma * sigma) : 0;
+    this.variables = options.trainable === false
+      ? base.variables
+      : [...base.variables, this.logScales];
+    this.variableNames = options.trainable === false
+      ? base.variableNames
+      : [...base.variableNames, "envelope.logScale"];
+  }
+
+  /** α and γ of a = αr + γr², each [1, L]. */
+  #coefficients(): [Tensor2D, Tensor2D] {
+    const inv = tf.exp(tf.neg(this.logScales));
+    const c = this.inverseSqrtCoefficient;
+    if (this.envelope === "exponential") {
+      return [tf.neg(inv) as Tensor2D, tf.fill([1, this.outputDim], c) as Tensor2D];
+    }
+    return [tf.zeros([1, this.outputDim]), tf.add(tf.mul(-0.5, tf.square(inv)), c) as Tensor2D];
+  }
+
+  /** exp(αr + γr²), [B, L]. */
+  #value(r: Tensor2D, alpha: Tensor2D, gamma: Tensor2D): Tensor2D {
+    return tf.exp(tf.add(tf.mul(r, alpha), tf.mul(tf.square(r), gamma))) as Tensor2D;
+  }
+
+  /** f = u·e. */
+  apply(x: Tensor): Tensor2D {
+    return tf.tidy(() => {
+      const [alpha, gamma] = this.#coefficients();
+      const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+      return tf.mul(this.base.apply(x), this.#value(r, alpha, gamma)) as Tensor2D;
+    });
+  }
+
+  /** Exact jet by the product rule. */
+  jet(x: Tensor2D): Jet {
+    if (!this.base.jet) {
+      throw new RangeError(`Model ${this.base.kind} has no forward-mode jet to wrap`);
+    }
+    return tf.tidy(() => {
+      const d = this.inputDim;
+      const u = this.base.jet!(x);
+      const [alpha, gamma] = this.#coefficients();
+      const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+      const e = this.#value(r, alpha, gamma);
+      const radialRate = tf.add(tf.div(alpha, r), tf.mul(2, gamma)); // [B, L]: ∂_k a = x_k·rate
+      const xt = tf.expandDims(tf.transpose(x), 2); // [d, B, 1]
+      const grad_e = tf.mul(tf.mul(xt, radialRate), e) as Tensor3D; // [d, B, L]
+      const slope = tf.add(alpha, tf.mul(tf.mul(2, gamma), r));
+      const lapA = tf.add(tf.div(tf.mul(alpha, d - 1), r), tf.mul(gamma, 2 * d));
+      const lap_e = tf.mul(e, tf.add(lapA, tf.square(slope)));
+      const value = tf.mul(u.value, e) as Tensor2D;
+      const grad = tf.add(tf.mul(u.grad, e), tf.mul(grad_e, u.value)) as Tensor3D;
+      const lap = tf.add(
+        tf.add(tf.mul(u.lap, e), tf.mul(2, tf.sum(tf.mul(u.grad, grad_e), 0))),
+        tf.mul(u.value, lap_e),
+      ) as Tensor2D;
+      return { value, grad, lap };
+    });
+  }
+
+  /** Evaluates points given as rows of numbers. */
+  predict(inputs: number[][] | number[]): number[][] {
+    const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));
+    return tf.tidy(() => this.apply(tf.tensor2d(rows, [rows.length, this.inputDim])).arraySync());
+  }
+
+  /** Frees the base model and the scales. */
+  dispose(): void {
+    this.base.dispose();
+    this.logScales.dispose();
+  }
+}

@@ -1,0 +1,559 @@
+/**
+ * The shared runner of the Schrödinger experiment scripts: flags and presets, model and operator
+ * construction, training with periodic evaluation, and the outputs (config.json, log.csv,
+ * summary.json, pictures). Each script supplies its problem (potential, analytic spectrum, quadrature).
+ *
+ * @module
+ */
+import type { AnalyticSpectrum } from "../operators/analytic.ts";
+import { degenerateBlocks } from "../operators/analytic.ts";
+import { type Potential, SchrodingerOperator } from "../operators/schrodinger.ts";
+import { initBackend } from "./backend.ts";
+import { CliError, type FlagSpec, type FlagValues } from "./cli.ts";
+import { gaussianDensity } from "./densities.ts";
+import { EnvelopeModel } from "./envelope.ts";
+import type { SpectralReport } from "./evaluate.ts";
+import { ensureWritableDir, writeJson } from "./io.ts";
+import { columns, matmul, type Matrix, procrustes } from "./linalg.ts";
+import { Mlp, type Model } from "./models.ts";
+import { lineChart, matrixHeatmap, panelGrid, writePng } from "./plot.ts";
+import type { Quadrature } from "./quadrature.ts";
+import { Rng } from "./random.ts";
+import { Trainer, type TrainRecord } from "./train.ts";
+
+/** A Schrödinger problem as the runner needs it. */
+export interface SchrodingerProblem {
+  /** Script name, e.g. "hydrogen2d". */
+  name: string;
+  /** Title for pictures. */
+  title: string;
+  /** Dimension. */
+  dim: number;
+  /** The potential V of H = −Δ + V. */
+  potential: Potential;
+  /** Analytic spectrum (energies and eigenfunctions). */
+  spectrum: AnalyticSpectrum;
+  /** Evaluation quadrature for the run's settings. */
+  quadrature(config: ExperimentConfig): Quadrature;
+  /** Half-width of the square shown in eigenfunction pictures (2-D problems). */
+  plotHalfWidth?: number;
+}
+
+/** The settings every Schrödinger script takes (one flag each). */
+export interface ExperimentConfig {
+  /** Modes L to learn. */
+  modes: number;
+  /** Training steps. */
+  steps: number;
+  /** Batch size (even: split halves). */
+  batch: number;
+  /** Base learning rate. */
+  lr: number;
+  /** `adam`, `rmsprop` or `sgd`. */
+  optimizer: string;
+  /** RMSprop smoothing α. */
+  alpha: number;
+  /** `cosine` or `constant`. */
+  schedule: string;
+  /** Linear warm-up steps. */
+  warmup: number;
+  /** `sequential`, `joint` or `none`. */
+  nesting: string;
+  /** Parameter EMA decay (0: off). */
+  ema: number;
+  /** Gradient-norm clip (0: off). */
+  clip: number;
+  /** Seed of the run's single generator. */
+  seed: number;
+  /** tfjs backend. */
+  backend: string;
+  /** Laplacian: `forward`, `fd` or `autodiff`. */
+  kinetic: string;
+  /** Finite-difference step of `fd`. */
+  fdEps: number;
+  /** T = scale·(−H) + shift. */
+  scale: number;
+  /** T = scale·(−H) + shift. */
+  shift: number;
+  /** Sampling density N(0, s²I). */
+  densityStd: number;
+  /** Fourier frequencies (0: none). */
+  frequencies: number;
+  /** Scale of the Fourier frequencies. */
+  fourierScale: number;
+  /** Hidden width. */
+  width: number;
+  /** Hidden layers. */
+  depth: number;
+  /** `softplus`, `tanh` or `sin`. */
+  activation: string;
+  /** One MLP per mode. */
+  disjoint: boolean;
+  /** Append |x| to the network input. */
+  radial: boolean;
+  /** `none`, `exponential` or `gaussian` per-mode envelope (with the 1/√p factor). */
+  envelope: string;
+  /** Initial envelope scale. */
+  envelopeScale: number;
+  /** Evaluate every N steps (0: only at the end). */
+  evalEvery: number;
+  /** Radius (or half-width) of the evaluation quadrature. */
+  quadRadius: number;
+  /** Output directory, if any. */
+  out?: string;
+}
+
+/** The flag table shared by the Schrödinger scripts. */
+export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
+  modes: { type: "integer", min: 1, description: "modes L to learn" },
+  steps: { type: "integer", min: 1, description: "training steps" },
+  batch: { type: "integer", min: 2, description: "batch size (even: split halves)" },
+  lr: { type: "number", min: 0, exclusiveMin: true, description: "base learning rate" },
+  optimizer: { type: "string", choices: ["adam", "rmsprop", "sgd"], description: "optimiser" },
+  alpha: { type: "number", min: 0, max: 1, description: "RMSprop smoothing α" },
+  schedule: {
+    type: "string",
+    choices: ["cosine", "constant"],
+    description: "learning-rate schedule",
+  },
+  warmup: { type: "integer", min: 0, description: "linear warm-up steps" },
+  nesting: { type: "string", choices: ["sequential", "joint", "none"], description: "nesting" },
+  ema: { type: "number", min: 0, max: 0.99999, description: "parameter EMA decay (0: off)" },
+  clip: { type: "number", min: 0, description: "gradient-norm clip (0: off)" },
+  seed: { type: "integer", min: 0, description: "random seed" },
+  backend: { type: "string", choices: ["wasm", "cpu", "webgpu"], description: "tfjs backend" },
+  kinetic: { type: "string", choices: ["forward", "fd", "autodiff"], description: "Laplacian" },
+  fdEps: { type: "number", min: 0, exclusiveMin: true, description: "finite-difference step" },
+  scale: { type: "number", min: 0, exclusiveMin: true, description: "T = scale·(−H) + shift" },
+  shift: { type: "number", description: "T = scale·(−H) + shift" },
+  densityStd: { type: "number", min: 0, exclusiveMin: true, description: "sampling N(0, s²I)" },
+  frequencies: { type: "integer", min: 0, description: "Fourier frequencies (0: none)" },
+  fourierScale: { type: "number", min: 0, exclusiveMin: true, description: "Fourier scale" },
+  width: { type: "integer", min: 1, description: "hidden width" },
+  depth: { type: "integer", min: 1, description: "hidden layers" },
+  activation: { type: "string", choices: ["softplus", "tanh", "sin"], description: "activation" },
+  disjoint: { type: "boolean", description: "one MLP per mode" },
+  radial: { type: "boolean", description: "append |x| to the input" },
+  envelope: {
+    type: "string",
+    choices: ["none", "exponential", "gaussian"],
+    description: "per-mode radial envelope",
+  },
+  envelopeScale: {
+    type: "number",
+    min: 0,
+    exclusiveMin: true,
+    description: "initial envelope scale",
+  },
+  evalEvery: { type: "integer", min: 0, description: "evaluate every N steps (0: at the end)" },
+  quadRadius: {
+    type: "number",
+    min: 0,
+    exclusiveMin: true,
+    description: "evaluation radius / half-width",
+  },
+  out: {
+    type: "string",
+    optional: true,
+    description: "output directory (needs --allow-write=DIR)",
+  },
+};
+
+/** Numbers of one mode in the summary. */
+export interface ModeSummary {
+  /** 1-based mode index. */
+  mode: number;
+  /** Exact energy. */
+  targetEnergy: number;
+  /** Energy from the Rayleigh quotient. */
+  energyRayleigh: number;
+  /** Energy from the norm estimator. */
+  energyNorm: number;
+  /** Relative error of `energyRayleigh`. */
+  rayleighRelError: number;
+  /** Relative error of `energyNorm`. */
+  normRelError: number;
+  /** 1 − cos² to the exact eigenfunction. */
+  subspaceDistance: number;
+  /** 1 − |cos∠| after Procrustes alignment of the degenerate block. */
+  angleDistance: number;
+}
+
+/** What summary.json holds. */
+export interface ExperimentSummary {
+  /** Problem name. */
+  problem: string;
+  /** Preset name. */
+  preset: string;
+  /** Backend used. */
+  backend: string;
+  /** Steps trained. */
+  steps: number;
+  /** Training seconds. */
+  seconds: number;
+  /** Seconds per step. */
+  secondsPerStep: number;
+  /** Evaluation quadrature. */
+  quadrature: string;
+  /** Per-mode numbers. */
+  modes: ModeSummary[];
+  /** Mean relative energy error of the Rayleigh quotients. */
+  meanRayleighRelError: number;
+  /** Mean relative energy error of the norm estimates. */
+  meanNormRelError: number;
+  /** Subspace distance averaged over the degenerate shells. */
+  subspaceDistanceAvg: number;
+  /** Subspace distance of all L modes. */
+  subspaceDistanceAll: number;
+  /** Subspace distance per shell. */
+  shellSubspaceDistances: number[];
+  /** Mean angle distance. */
+  angleDistanceAvg: number;
+  /** Mean squared entry of C − I. */
+  orthogonality: number;
+  /** Loss of the last step. */
+  finalLoss: number;
+}
+
+/** Builds the model the config describes. */
+export function buildModel(problem: SchrodingerProblem, config: ExperimentConfig, rng: Rng): Model {
+  const base = new Mlp({
+    inputDim: problem.dim,
+    outputs: config.modes,
+    hidden: new Array(config.depth).fill(config.width),
+    activation: config.activation,
+    disjoint: config.disjoint,
+    radial: config.radial,
+    fourier: config.frequencies > 0
+      ? { frequencies: config.frequencies, scale: config.fourierScale }
+      : undefined,
+    rng,
+  });
+  if (config.envelope === "none") return base;
+  return new EnvelopeModel(base, {
+    kind: config.envelope,
+    scales: [config.envelopeScale],
+    inverseSqrtGaussian: config.densityStd,
+  });
+}
+
+/** Builds the operator the config describes. */
+export function buildOperator(
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+): SchrodingerOperator {
+  return new SchrodingerOperator({
+    dim: problem.dim,
+    potential: problem.potential,
+    density: gaussianDensity({ dim: problem.dim, std: config.densityStd }),
+    scale: config.scale,
+    shift: config.shift,
+    kinetic: config.kinetic,
+    fdEpsilon: config.fdEps,
+  });
+}
+
+/** Validates cross-flag constraints; throws CliError. */
+export function validateConfig(problem: SchrodingerProblem, config: ExperimentConfig): void {
+  if (config.batch % 2 !== 0) {
+    throw new CliError(
+      `Invalid value "${config.batch}" for --batch: split halves need an even batch size`,
+    );
+  }
+  const states = problem.spectrum.states(config.modes);
+  const op = { scale: config.scale, shift: config.shift };
+  const worst = states[states.length - 1].energy;
+  if (op.scale * -worst + op.shift <= 0) {
+    throw new CliError(
+      `Invalid value "${config.shift}" for --shift: mode ${config.modes} has energy ${worst}, ` +
+        `so T = scale·(−H) + shift needs shift > ${op.scale * worst} for it to be learnable`,
+    );
+  }
+}
+
+/** Mean 1 − |cos∠| after aligning each degenerate block by orthogonal Procrustes (weighted). */
+function angleDistances(learned: Matrix, truth: Matrix, weights: number[], blocks: number[][]) {
+  const sw = weights.map(Math.sqrt);
+  const a = learned.map((row, i) => row.map((v) => v * sw[i]));
+  const b = truth.map((row, i) => row.map((v) => v * sw[i]));
+  const out = new Array<number>(learned[0].length).fill(0);
+  for (const block of blocks) {
+    const ab = a.map((row) => block.map((j) => row[j]));
+    const bb = b.map((row) => block.map((j) => row[j]));
+    const aligned = matmul(ab, procrustes(ab, bb));
+    block.forEach((mode, c) => {
+      const x = columns(aligned, c, c + 1).map((r) => r[0]);
+      const y = columns(bb, c, c + 1).map((r) => r[0]);
+      let xy = 0, xx = 0, yy = 0;
+      x.forEach((v, i) => {
+        xy += v * y[i];
+        xx += v * v;
+        yy += y[i] * y[i];
+      });
+      out[mode] = 1 - Math.abs(xy) / Math.sqrt(xx * yy);
+    });
+  }
+  return out;
+}
+
+/** Evaluates the model against the analytic spectrum on the problem's quadrature. */
+export function evaluateExperiment(
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+  op: SchrodingerOperator,
+  model: Model,
+): {
+  report: SpectralReport;
+  modes: ModeSummary[];
+  angle: number[];
+  blocks: number[][];
+  quadrature: Quadrature;
+} {
+  const states = problem.spectrum.states(config.modes);
+  const blocks = degenerateBlocks(states);
+  const quadrature = problem.quadrature(config);
+  const truth = quadrature.points.map((pt) => states.map((s) => s.fn(pt)));
+  const values = states.map((s) => op.toEigenvalue(s.energy));
+  const report = op.report(model, quadrature, { values, functions: truth, blocks });
+  const { f, density } = op.evaluateAt(model, quadrature.points);
+  const psi = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
+  const angle = angleDistances(psi, truth, quadrature.weights, blocks);
+  const modes = report.modes.map((m, l): ModeSummary => {
+    const e = states[l].energy;
+    const er = op.toEnergy(m.rayleigh), en = op.toEnergy(m.norm);
+    return {
+      mode: l + 1,
+      targetEnergy: e,
+      energyRayleigh: er,
+      energyNorm: en,
+      rayleighRelError: Math.abs(er - e) / Math.abs(e),
+      normRelError: Math.abs(en - e) / Math.abs(e),
+      subspaceDistance: m.subspaceDistance!,
+      angleDistance: angle[l],
+    };
+  });
+  return { report, modes, angle, blocks, quadrature };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Writes the pictures: eigenfunctions (2-D), spectrum, orthogonality, loss. */
+function writePictures(
+  dir: string,
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+  op: SchrodingerOperator,
+  model: Model,
+  blocks: number[][],
+  modes: ModeSummary[],
+  history: TrainRecord[],
+): void {
+  const L = config.modes;
+  writePng(
+    `${dir}/spectrum.png`,
+    lineChart([
+      {
+        name: "true",
+        x: modes.map((m) => m.mode),
+        y: modes.map((m) => m.targetEnergy),
+        marker: "cross",
+      },
+      {
+        name: "learned (Rayleigh)",
+        x: modes.map((m) => m.mode),
+        y: modes.map((m) => m.energyRayleigh),
+        marker: "dot",
+      },
+    ], { title: `${problem.title}: energies`, xLabel: "mode", yLabel: "energy E" }),
+  );
+  const loss = history.filter((_, i) => i % Math.max(1, Math.floor(history.length / 400)) === 0);
+  writePng(
+    `${dir}/loss.png`,
+    lineChart([{
+      name: "loss",
+      x: loss.map((r) => r.step),
+      y: loss.map((r) => r.loss),
+      marker: "none",
+      line: true,
+    }], {
+      title: `${problem.title}: NestedLoRA loss`,
+      xLabel: "step",
+      yLabel: "loss",
+    }),
+  );
+  if (problem.dim !== 2) return;
+  const h = problem.plotHalfWidth ?? 10, n = 64;
+  const pts: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      pts.push([-h + (2 * h * (j + 0.5)) / n, h - (2 * h * (i + 0.5)) / n]);
+    }
+  }
+  const states = problem.spectrum.states(L);
+  const truth = pts.map((pt) => states.map((s) => s.fn(pt)));
+  const { f, density } = op.evaluateAt(model, pts);
+  let psi: Matrix = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
+  // Align each degenerate block to the truth for display (the learned basis of a shell is any rotation).
+  const aligned = psi.map((r) => r.slice());
+  for (const block of blocks) {
+    const a = psi.map((row) => block.map((j) => row[j]));
+    const b = truth.map((row) => block.map((j) => row[j]));
+    const rot = matmul(a, procrustes(a, b));
+    rot.forEach((row, i) => block.forEach((mode, c) => (aligned[i][mode] = row[c])));
+  }
+  psi = aligned;
+  const grid = (m: Matrix, l: number) =>
+    Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => m[i * n + j][l]));
+  const panels = [
+    ...Array.from({ length: L }, (_, l) => ({ values: grid(psi, l), title: `learned ${l + 1}` })),
+    ...Array.from({ length: L }, (_, l) => ({ values: grid(truth, l), title: `true ${l + 1}` })),
+  ];
+  writePng(
+    `${dir}/eigenfunctions.png`,
+    panelGrid(panels, {
+      columns: L,
+      title: `${problem.title}: learned (aligned per shell) vs true ψ`,
+    }),
+  );
+}
+
+/** Orthogonality matrix |C − I| of the learned functions on the quadrature. */
+function orthogonalityMatrix(op: SchrodingerOperator, model: Model, q: Quadrature): Matrix {
+  const { f, density } = op.evaluateAt(model, q.points);
+  const L = f[0].length;
+  const g = Array.from({ length: L }, () => new Array<number>(L).fill(0));
+  f.forEach((row, i) => {
+    const w = q.weights[i] * density[i];
+    for (let a = 0; a < L; a++) for (let b = 0; b < L; b++) g[a][b] += w * row[a] * row[b];
+  });
+  return g.map((row, a) =>
+    row.map((v, b) => Math.abs(v / Math.sqrt(g[a][a] * g[b][b]) - (a === b ? 1 : 0)))
+  );
+}
+
+/**
+ * Runs a Schrödinger experiment end to end and returns its summary; with `config.out` it writes
+ * config.json, log.csv, summary.json and pictures there.
+ */
+export async function runExperiment(
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+  meta: { preset: string; progress?: boolean; log?: (line: string) => void } = { preset: "custom" },
+): Promise<ExperimentSummary> {
+  const log = meta.log ?? ((line: string) => console.log(line));
+  validateConfig(problem, config);
+  if (config.out) ensureWritableDir(config.out);
+  const info = await initBackend({ backend: config.backend });
+  const rng = new Rng(config.seed);
+  const model = buildModel(problem, config, rng);
+  const op = buildOperator(problem, config);
+  if (config.out) {
+    writeJson(`${config.out}/config.json`, {
+      problem: problem.name,
+      preset: meta.preset,
+      ...config,
+    });
+  }
+  const trainer = new Trainer({ operator: op, model }, {
+    steps: config.steps,
+    batchSize: config.batch,
+    nesting: config.nesting,
+    optimizer: {
+      name: config.optimizer,
+      alpha: config.alpha,
+      epsilon: config.optimizer === "rmsprop" ? 1e-10 : 1e-8,
+    },
+    lr: config.lr,
+    schedule: config.schedule,
+    warmupSteps: config.warmup,
+    ema: config.ema > 0 ? config.ema : undefined,
+    clipNorm: config.clip > 0 ? config.clip : undefined,
+    rng,
+    progress: meta.progress ?? true,
+    csvPath: config.out ? `${config.out}/log.csv` : undefined,
+    evaluateEvery: config.evalEvery > 0 ? config.evalEvery : undefined,
+    onEvaluate: (step) => {
+      const { modes } = evaluateExperiment(problem, config, op, model);
+      log(
+        `\n[eval step ${step}] mean rel. energy error (Rayleigh) ${
+          mean(modes.map((m) => m.rayleighRelError)).toExponential(2)
+        }` +
+          `, subspace ${mean(modes.map((m) => m.subspaceDistance)).toExponential(2)}`,
+      );
+    },
+  });
+  const result = await trainer.run();
+  const { report, modes, blocks, quadrature } = evaluateExperiment(problem, config, op, model);
+  const summary: ExperimentSummary = {
+    problem: problem.name,
+    preset: meta.preset,
+    backend: info.backend,
+    steps: result.steps,
+    seconds: result.seconds,
+    secondsPerStep: result.seconds / result.steps,
+    quadrature: quadrature.name,
+    modes,
+    meanRayleighRelError: mean(modes.map((m) => m.rayleighRelError)),
+    meanNormRelError: mean(modes.map((m) => m.normRelError)),
+    subspaceDistanceAvg: report.subspaceDistanceAvg!,
+    subspaceDistanceAll: report.subspaceDistanceAll!,
+    shellSubspaceDistances: report.blockSubspaceDistances!,
+    angleDistanceAvg: mean(modes.map((m) => m.angleDistance)),
+    orthogonality: report.orthogonality,
+    finalLoss: result.last.loss,
+  };
+  log(formatSummary(summary));
+  if (config.out) {
+    writeJson(`${config.out}/summary.json`, summary);
+    writePictures(config.out, problem, config, op, model, blocks, modes, result.history);
+    writePng(
+      `${config.out}/orthogonality.png`,
+      matrixHeatmap(orthogonalityMatrix(op, model, quadrature), {
+        title: "|C - I| of learned modes",
+      }),
+    );
+  }
+  trainer.dispose();
+  model.dispose();
+  return summary;
+}
+
+/** A readable table of a summary. */
+export function formatSummary(s: ExperimentSummary): string {
+  const lines = [
+    `${s.problem} (${s.preset}): ${s.steps} steps in ${s.seconds.toFixed(1)} s ` +
+    `(${
+      (1000 * s.secondsPerStep).toFixed(0)
+    } ms/step) on ${s.backend}; evaluated on ${s.quadrature}`,
+    "mode  true E        E (Rayleigh)   E (norm)      rel.err RQ  rel.err norm  subspace   angle",
+    ...s.modes.map((m) =>
+      [
+        String(m.mode).padStart(4),
+        m.targetEnergy.toPrecision(6).padStart(12),
+        m.energyRayleigh.toPrecision(6).padStart(14),
+        m.energyNorm.toPrecision(6).padStart(12),
+        m.rayleighRelError.toExponential(2).padStart(11),
+        m.normRelError.toExponential(2).padStart(13),
+        m.subspaceDistance.toExponential(2).padStart(10),
+        m.angleDistance.toExponential(2).padStart(9),
+      ].join(" ")
+    ),
+    `mean relative energy error: Rayleigh ${s.meanRayleighRelError.toExponential(2)}, norm ${
+      s.meanNormRelError.toExponential(2)
+    }`,
+    `subspace distance: per-shell average ${s.subspaceDistanceAvg.toExponential(2)} ` +
+    `[${s.shellSubspaceDistances.map((x) => x.toExponential(1)).join(", ")}], all ${
+      s.subspaceDistanceAll.toExponential(2)
+    }; angle distance ${s.angleDistanceAvg.toExponential(2)}; orthogonality ${
+      s.orthogonality.toExponential(2)
+    }`,
+  ];
+  return lines.join("\n");
+}
+
+/** Typed view of parsed flag values. */
+export function asConfig(values: FlagValues): ExperimentConfig {
+  return values as unknown as ExperimentConfig;
+}

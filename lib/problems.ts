@@ -1,0 +1,293 @@
+/**
+ * The built-in Schrödinger problems and their presets: 2-D and 3-D hydrogen and the harmonic
+ * oscillator in any dimension. Scripts are thin wrappers over these; the presets are also usable
+ * from code (e.g. `runExperiment(hydrogen2dProblem(), HYDROGEN2D_PRESETS.smoke)`).
+ *
+ * @module
+ */
+import { CliError, type FlagSpec } from "./cli.ts";
+import { EXPERIMENT_FLAGS, type ExperimentConfig, type SchrodingerProblem } from "./experiment.ts";
+import {
+  gaussHermiteQuadrature,
+  gridQuadrature,
+  polarQuadrature,
+  sphericalQuadrature,
+} from "./quadrature.ts";
+import { harmonicOscillator, hydrogen2d, hydrogen3d } from "../operators/analytic.ts";
+import { coulombPotential, harmonicPotential } from "../operators/schrodinger.ts";
+
+const HYDROGEN2D_BASE: ExperimentConfig = {
+  modes: 16,
+  steps: 3000,
+  batch: 512,
+  lr: 1e-3,
+  optimizer: "adam",
+  alpha: 0.999,
+  schedule: "cosine",
+  warmup: 100,
+  nesting: "sequential",
+  ema: 0.995,
+  clip: 0,
+  seed: 0,
+  backend: "wasm",
+  kinetic: "forward",
+  fdEps: 0.01,
+  scale: 100,
+  shift: 0,
+  densityStd: 16,
+  frequencies: 0,
+  fourierScale: 0.1,
+  width: 64,
+  depth: 3,
+  activation: "softplus",
+  disjoint: true,
+  radial: true,
+  envelope: "exponential",
+  envelopeScale: 4,
+  evalEvery: 0,
+  quadRadius: 120,
+};
+
+/** Presets of the 2-D hydrogen experiment (`default` is the README's main job). */
+export const HYDROGEN2D_PRESETS: Record<string, ExperimentConfig> = {
+  default: HYDROGEN2D_BASE,
+  smoke: {
+    ...HYDROGEN2D_BASE,
+    modes: 4,
+    steps: 20,
+    batch: 64,
+    width: 16,
+    depth: 2,
+    evalEvery: 0,
+    quadRadius: 60,
+  },
+  paper: {
+    ...HYDROGEN2D_BASE,
+    modes: 36,
+    steps: 500000,
+    batch: 512,
+    lr: 1e-4,
+    optimizer: "rmsprop",
+    warmup: 0,
+    frequencies: 1024,
+    fourierScale: 0.1,
+    width: 128,
+    radial: false,
+    envelope: "none",
+    kinetic: "fd",
+    evalEvery: 10000,
+  },
+};
+
+/** The 2-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a polar quadrature. */
+export function hydrogen2dProblem(): SchrodingerProblem {
+  return {
+    name: "hydrogen2d",
+    title: "2-D hydrogen",
+    dim: 2,
+    potential: coulombPotential(),
+    spectrum: hydrogen2d(),
+    quadrature: (c) =>
+      polarQuadrature({ radius: c.quadRadius, radialNodes: 16, panels: 8, angles: 48 }),
+    plotHalfWidth: 25,
+  };
+}
+
+const HYDROGEN3D_BASE: ExperimentConfig = {
+  modes: 14,
+  steps: 3000,
+  batch: 512,
+  lr: 1e-3,
+  optimizer: "adam",
+  alpha: 0.999,
+  schedule: "cosine",
+  warmup: 100,
+  nesting: "sequential",
+  ema: 0.995,
+  clip: 0,
+  seed: 0,
+  backend: "wasm",
+  kinetic: "forward",
+  fdEps: 0.01,
+  scale: 100,
+  shift: 0,
+  densityStd: 16,
+  frequencies: 0,
+  fourierScale: 0.1,
+  width: 64,
+  depth: 3,
+  activation: "softplus",
+  disjoint: true,
+  radial: true,
+  envelope: "exponential",
+  envelopeScale: 4,
+  evalEvery: 0,
+  quadRadius: 120,
+};
+
+/** Presets of the 3-D hydrogen experiment. */
+export const HYDROGEN3D_PRESETS: Record<string, ExperimentConfig> = {
+  default: HYDROGEN3D_BASE,
+  smoke: {
+    ...HYDROGEN3D_BASE,
+    modes: 5,
+    steps: 20,
+    batch: 64,
+    width: 16,
+    depth: 2,
+    quadRadius: 60,
+  },
+  paper: {
+    ...HYDROGEN3D_BASE,
+    modes: 30,
+    steps: 500000,
+    lr: 1e-4,
+    optimizer: "rmsprop",
+    warmup: 0,
+    frequencies: 1024,
+    width: 128,
+    radial: false,
+    envelope: "none",
+    kinetic: "fd",
+    evalEvery: 10000,
+  },
+};
+
+/** The 3-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a spherical quadrature. */
+export function hydrogen3dProblem(): SchrodingerProblem {
+  return {
+    name: "hydrogen3d",
+    title: "3-D hydrogen",
+    dim: 3,
+    potential: coulombPotential(),
+    spectrum: hydrogen3d(),
+    quadrature: (c) =>
+      sphericalQuadrature({
+        radius: c.quadRadius,
+        radialNodes: 12,
+        panels: 8,
+        polar: 12,
+        azimuthal: 24,
+      }),
+  };
+}
+
+const OSCILLATOR_BASE = {
+  dim: 2,
+  omegas: "1",
+  evalGrid: false,
+  modes: 28,
+  steps: 3000,
+  batch: 512,
+  lr: 1e-3,
+  optimizer: "adam",
+  alpha: 0.999,
+  schedule: "cosine",
+  warmup: 100,
+  nesting: "sequential",
+  ema: 0.995,
+  clip: 0,
+  seed: 0,
+  backend: "wasm",
+  kinetic: "forward",
+  fdEps: 0.01,
+  scale: 1,
+  shift: 16,
+  densityStd: 4,
+  frequencies: 0,
+  fourierScale: 1,
+  width: 64,
+  depth: 3,
+  activation: "softplus",
+  disjoint: true,
+  radial: false,
+  envelope: "gaussian",
+  envelopeScale: 1.5,
+  evalEvery: 0,
+  quadRadius: 5,
+};
+
+/** Presets of the oscillator experiment (with its extra flags dim, omegas, evalGrid). */
+export const OSCILLATOR_PRESETS: Record<
+  string,
+  ExperimentConfig & { dim: number; omegas: string; evalGrid: boolean }
+> = {
+  default: OSCILLATOR_BASE,
+  smoke: { ...OSCILLATOR_BASE, modes: 3, steps: 20, batch: 64, width: 16, depth: 2 },
+  paper: {
+    ...OSCILLATOR_BASE,
+    modes: 55,
+    steps: 100000,
+    lr: 1e-4,
+    optimizer: "rmsprop",
+    warmup: 0,
+    shift: 24,
+    frequencies: 256,
+    fourierScale: 1,
+    width: 128,
+    envelope: "exponential",
+    envelopeScale: 10,
+    kinetic: "fd",
+    evalEvery: 10000,
+  },
+};
+
+/** The oscillator script's flags: the shared ones plus dim, omegas and evalGrid. */
+export const OSCILLATOR_FLAGS: Record<string, FlagSpec> = {
+  ...EXPERIMENT_FLAGS,
+  dim: { type: "integer", min: 1, max: 6, description: "dimension d" },
+  omegas: {
+    type: "string",
+    description: "frequencies ω: one value (isotropic) or d comma-separated values",
+  },
+  evalGrid: {
+    type: "boolean",
+    description:
+      "evaluate on the METHOD grid [−r, r)^d, spacing 0.1 (d ≤ 2) instead of Gauss–Hermite",
+  },
+};
+
+/** Parses --omegas for d dimensions. */
+export function parseOmegas(text: string, dim: number): number[] {
+  const parts = text.split(",").map((s) => s.trim());
+  const values = parts.map(Number);
+  if (values.some((w) => !(w > 0) || !Number.isFinite(w))) {
+    throw new CliError(
+      `Invalid value "${text}" for --omegas: expected positive numbers separated by commas`,
+    );
+  }
+  if (values.length === 1) return new Array(dim).fill(values[0]);
+  if (values.length !== dim) {
+    throw new CliError(
+      `Invalid value "${text}" for --omegas: give one frequency or ${dim} (one per dimension)`,
+    );
+  }
+  return values;
+}
+
+/** The oscillator problem for a configuration. */
+export function oscillatorProblem(
+  dim: number,
+  omegas: number[],
+  evalGrid: boolean,
+): SchrodingerProblem {
+  if (evalGrid && dim > 2) {
+    throw new CliError(`Invalid value "true" for --eval-grid: the grid is for d ≤ 2 (d = ${dim})`);
+  }
+  return {
+    name: "oscillator",
+    title: `${dim}-D oscillator`,
+    dim,
+    potential: harmonicPotential(omegas),
+    spectrum: harmonicOscillator({ omegas }),
+    quadrature: (c: ExperimentConfig) =>
+      evalGrid
+        ? gridQuadrature({
+          lower: new Array(dim).fill(-c.quadRadius),
+          upper: new Array(dim).fill(c.quadRadius),
+          spacing: 0.1,
+        })
+        : gaussHermiteQuadrature({ omegas, nodes: 16 }),
+    plotHalfWidth: 4,
+  };
+}
