@@ -1,0 +1,232 @@
+import assert from "node:assert/strict";
+import {
+  asConfig,
+  buildModel,
+  buildOperator,
+  EXPERIMENT_FLAGS,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
+  HYDROGEN3D_PRESETS,
+  hydrogen3dProblem,
+  OSCILLATOR_FLAGS,
+  OSCILLATOR_PRESETS,
+  oscillatorProblem,
+  parseCli,
+  parseOmegas,
+  Rng,
+  Trainer,
+  validateConfig,
+} from "../mod.ts";
+import { setup } from "./helpers.ts";
+
+await setup();
+
+const root = new URL("../", import.meta.url);
+const script = (name: string) => new URL(`scripts/${name}.ts`, root).pathname;
+
+async function runDeno(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const SCRIPTS = [
+  {
+    name: "hydrogen2d",
+    flags: EXPERIMENT_FLAGS,
+    presets: HYDROGEN2D_PRESETS,
+    problem: () => hydrogen2dProblem(),
+  },
+  {
+    name: "hydrogen3d",
+    flags: EXPERIMENT_FLAGS,
+    presets: HYDROGEN3D_PRESETS,
+    problem: () => hydrogen3dProblem(),
+  },
+  {
+    name: "oscillator",
+    flags: OSCILLATOR_FLAGS,
+    presets: OSCILLATOR_PRESETS,
+    problem: (v: Record<string, unknown>) =>
+      oscillatorProblem(
+        v.dim as number,
+        parseOmegas(v.omegas as string, v.dim as number),
+        v.evalGrid as boolean,
+      ),
+  },
+];
+
+Deno.test("Every preset of every Schrödinger script parses, builds and takes a step", async (t) => {
+  for (const s of SCRIPTS) {
+    for (const preset of Object.keys(s.presets)) {
+      await t.step(`${s.name} --preset ${preset}`, async () => {
+        // parseCli fails on any flag a preset does not set, so presets cannot drift from the flags.
+        const cli = parseCli(["--preset", preset, "--batch", "8"], {
+          flags: s.flags,
+          presets: s.presets as never,
+          usage: s.name,
+        });
+        const config = asConfig(cli.values);
+        const problem = s.problem(cli.values as Record<string, unknown>);
+        validateConfig(problem, config);
+        const rng = new Rng(0);
+        const model = buildModel(problem, config, rng);
+        const op = buildOperator(problem, config);
+        const trainer = new Trainer({ operator: op, model }, {
+          steps: config.steps,
+          batchSize: 8,
+          nesting: config.nesting,
+          optimizer: config.optimizer,
+          lr: config.lr,
+          rng,
+        });
+        const rec = await trainer.step();
+        assert.ok(Number.isFinite(rec.loss));
+        assert.equal(rec.norms.length, config.modes);
+        trainer.dispose();
+        model.dispose();
+      });
+    }
+  }
+});
+
+Deno.test("Schrödinger scripts' smoke runs write config, log, summary and pictures", async (t) => {
+  for (const s of SCRIPTS) {
+    await t.step(s.name, async () => {
+      const dir = await Deno.makeTempDir();
+      const r = await runDeno([
+        "run",
+        "--no-prompt",
+        "--allow-read",
+        `--allow-write=${dir}`,
+        script(s.name),
+        "--preset",
+        "smoke",
+        "--out",
+        dir,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /mean relative energy error: Rayleigh \d/);
+      const summary = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`));
+      for (
+        const key of [
+          "problem",
+          "preset",
+          "backend",
+          "steps",
+          "seconds",
+          "modes",
+          "meanRayleighRelError",
+          "meanNormRelError",
+          "subspaceDistanceAvg",
+          "subspaceDistanceAll",
+          "orthogonality",
+        ]
+      ) assert.ok(key in summary, `summary.json lacks ${key}`);
+      assert.equal(summary.problem, s.name);
+      assert.equal(summary.steps, (s.presets as Record<string, { steps: number }>).smoke.steps);
+      for (const m of summary.modes) {
+        for (
+          const k of [
+            "targetEnergy",
+            "energyRayleigh",
+            "energyNorm",
+            "rayleighRelError",
+            "subspaceDistance",
+          ]
+        ) {
+          assert.ok(Number.isFinite(m[k]), `${k} of mode ${m.mode}`);
+        }
+      }
+      const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+      assert.equal(config.preset, "smoke");
+      const log = (await Deno.readTextFile(`${dir}/log.csv`)).trim().split("\n");
+      assert.equal(log.length, summary.steps + 1);
+      const pictures = [
+        "spectrum.png",
+        "loss.png",
+        "orthogonality.png",
+        ...(s.name === "hydrogen3d" ? [] : ["eigenfunctions.png"]),
+      ];
+      for (const p of pictures) {
+        const bytes = await Deno.readFile(`${dir}/${p}`);
+        assert.deepEqual([...bytes.subarray(1, 4)], [80, 78, 71], `${p} is a PNG`);
+      }
+      await Deno.remove(dir, { recursive: true });
+    });
+  }
+});
+
+Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ["hydrogen2d", ["--modes=-1"], /Invalid value "-1" for --modes: expected an integer ≥ 1/],
+    [
+      "hydrogen2d",
+      ["--batch", "7"],
+      /Invalid value "7" for --batch: split halves need an even batch size/,
+    ],
+    ["hydrogen2d", ["--lr", "NaN"], /Invalid value "NaN" for --lr: expected a number > 0/],
+    [
+      "hydrogen2d",
+      ["--kinetic", "spectral"],
+      /Invalid value "spectral" for --kinetic: allowed values are forward, fd, autodiff/,
+    ],
+    [
+      "hydrogen2d",
+      ["--out", "/proc/neuralsvd"],
+      /Cannot write to output directory "\/proc\/neuralsvd"/,
+    ],
+    ["hydrogen3d", ["--potential", "yukawa"], /Unknown flag --potential/],
+    [
+      "oscillator",
+      ["--omegas", "1,2,3"],
+      /Invalid value "1,2,3" for --omegas: give one frequency or 2/,
+    ],
+    [
+      "oscillator",
+      ["--omegas", "1,-2"],
+      /Invalid value "1,-2" for --omegas: expected positive numbers/,
+    ],
+    ["oscillator", ["--shift", "10"], /Invalid value "10" for --shift: mode 28 has energy 14/],
+    [
+      "oscillator",
+      ["--preset", "huge"],
+      /Unknown preset "huge": allowed values are default, smoke, paper/,
+    ],
+  ];
+  for (const [name, args, pattern] of cases) {
+    await t.step(`${name} ${args.join(" ")}`, async () => {
+      const r = await runDeno([
+        "run",
+        "--no-prompt",
+        "--allow-read",
+        "--allow-write=/proc",
+        script(name),
+        ...args,
+      ]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, pattern);
+    });
+  }
+});
+
+Deno.test("Sandbox profile: the smoke hydrogen job runs through mod.ts with only --allow-read in 512 MB", async () => {
+  const fixture = new URL("./fixtures/sandbox_hydrogen.ts", import.meta.url).pathname;
+  const r = await runDeno([
+    "run",
+    "--no-prompt",
+    "--allow-read",
+    "--v8-flags=--max-old-space-size=512",
+    fixture,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.equal(out.energies.length, 4);
+  assert.ok(out.energies.every(Number.isFinite));
+  assert.ok(out.peakRss <= 512 * 1024 * 1024, `peak RSS ${(out.peakRss / 2 ** 20).toFixed(0)} MB`);
+});
