@@ -36,4 +36,5 @@ export * from "./operators/matrix.ts";
 export * from "./operators/schrodinger.ts";
 export * from "./operators/analytic.ts";
 export * from "./lib/types.ts";
+export * from "./lib/checkpoint.ts";
 export * from "./lib/cli.ts";

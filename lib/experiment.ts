@@ -19,7 +19,9 @@ import { Mlp, type Model } from "./models.ts";
 import { lineChart, matrixHeatmap, panelGrid, writePng } from "./plot.ts";
 import type { Quadrature } from "./quadrature.ts";
 import { Rng } from "./random.ts";
-import { Trainer, type TrainRecord } from "./train.ts";
+import { CheckpointScheduler } from "./checkpoint.ts";
+import { ProgressReporter } from "./progress.ts";
+import { Trainer, TrainingDivergedError, type TrainRecord } from "./train.ts";
 
 /** A Schrödinger problem as the runner needs it. */
 export interface SchrodingerProblem {
@@ -101,6 +103,12 @@ export interface ExperimentConfig {
   quadRadius: number;
   /** Output directory, if any. */
   out?: string;
+  /** A previous run's output directory to resume from (its checkpoints/). */
+  resume?: string;
+  /** Minutes between checkpoints (with an output directory). */
+  checkpointMinutes: number;
+  /** Stop after this many steps of this invocation, with a checkpoint (0: run to the end). */
+  stopAfter: number;
 }
 
 /** The flag table shared by the Schrödinger scripts. */
@@ -156,6 +164,22 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     optional: true,
     description: "output directory (needs --allow-write=DIR)",
+  },
+  resume: {
+    type: "string",
+    optional: true,
+    description: "continue from the checkpoints of this earlier --out directory",
+  },
+  checkpointMinutes: {
+    type: "number",
+    min: 0,
+    exclusiveMin: true,
+    description: "minutes between checkpoints (also saved at the end and on Ctrl-C)",
+  },
+  stopAfter: {
+    type: "integer",
+    min: 0,
+    description: "stop after this many steps, saving a checkpoint (0: run to the end)",
   },
 };
 
@@ -335,6 +359,19 @@ export function evaluateExperiment(
   return { report, modes, angle, blocks, quadrature };
 }
 
+/** Drops CSV rows of steps after `step` (logged after the checkpoint a run resumes from). */
+function trimCsv(path: string, step: number): void {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return;
+  }
+  const lines = text.split("\n").filter((l) => l.length > 0);
+  const kept = lines.filter((l, i) => i === 0 || Number(l.split(",")[0]) <= step);
+  Deno.writeTextFileSync(path, kept.join("\n") + "\n");
+}
+
 function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -471,20 +508,77 @@ export async function runExperiment(
     ema: config.ema > 0 ? config.ema : undefined,
     clipNorm: config.clip > 0 ? config.clip : undefined,
     rng,
-    progress: meta.progress ?? true,
     csvPath: config.out ? `${config.out}/log.csv` : undefined,
-    evaluateEvery: config.evalEvery > 0 ? config.evalEvery : undefined,
-    onEvaluate: (step) => {
-      const { modes } = evaluateExperiment(problem, config, op, model);
-      log(
-        `\n[eval step ${step}] mean rel. energy error (Rayleigh) ${
-          mean(modes.map((m) => m.rayleighRelError)).toExponential(2)
-        }` +
-          `, subspace ${mean(modes.map((m) => m.subspaceDistance)).toExponential(2)}`,
-      );
-    },
+    csvAppend: config.out !== undefined && config.resume !== undefined,
   });
-  const result = await trainer.run();
+  const scheduler = config.out
+    ? new CheckpointScheduler(`${config.out}/checkpoints`, trainer, {
+      everyMinutes: config.checkpointMinutes,
+      metadata: { problem: problem.name, config },
+    })
+    : null;
+  if (config.resume) {
+    const source = new CheckpointScheduler(`${config.resume}/checkpoints`, trainer, {
+      everyMinutes: Infinity,
+    });
+    const info = await source.resume();
+    if (info) {
+      log(`resumed from ${info.dir} at step ${info.step}`);
+      if (config.out) trimCsv(`${config.out}/log.csv`, info.step);
+    } else {
+      log(`warning: no valid checkpoint under ${config.resume}/checkpoints: starting from step 0`);
+    }
+  }
+  const stopAt = config.stopAfter > 0
+    ? Math.min(config.steps, trainer.stepCount + config.stopAfter)
+    : config.steps;
+  const progress = (meta.progress ?? true) ? new ProgressReporter({ total: config.steps }) : null;
+  scheduler?.installInterruptHandler();
+  try {
+    while (trainer.stepCount < stopAt) {
+      const rec = scheduler ? await scheduler.step() : await trainer.step();
+      progress?.update(rec.step, { loss: rec.loss.toExponential(4), lr: rec.lr.toExponential(2) });
+      if (config.evalEvery > 0 && rec.step % config.evalEvery === 0 && rec.step < config.steps) {
+        await trainer.withEvaluationWeights(() => {
+          const { modes } = evaluateExperiment(problem, config, op, model);
+          log(
+            `\n[eval step ${rec.step}] mean rel. energy error (Rayleigh) ${
+              mean(modes.map((m) => m.rayleighRelError)).toExponential(2)
+            }, subspace ${mean(modes.map((m) => m.subspaceDistance)).toExponential(2)}`,
+          );
+        });
+      }
+    }
+  } catch (e) {
+    if (e instanceof TrainingDivergedError && scheduler?.last) {
+      throw new TrainingDivergedError(
+        e.step,
+        `loss or gradient (the last good checkpoint, step ${scheduler.last.step}, is in ${scheduler.latestDir})`,
+      );
+    }
+    throw e;
+  } finally {
+    progress?.done();
+    scheduler?.removeInterruptHandler();
+  }
+  if (scheduler) await scheduler.save();
+  if (trainer.stepCount < config.steps) {
+    log(
+      `stopped after step ${trainer.stepCount} of ${config.steps}` +
+        (config.out ? `: continue with --resume ${config.out} --out ${config.out}` : ""),
+    );
+    const summary = null as unknown as ExperimentSummary;
+    trainer.dispose();
+    model.dispose();
+    return summary;
+  }
+  trainer.ema?.copyToVariables();
+  const result = {
+    steps: trainer.stepCount,
+    seconds: trainer.getProgress().elapsedSeconds,
+    last: trainer.history[trainer.history.length - 1],
+    history: trainer.history,
+  };
   const { report, modes, blocks, quadrature } = evaluateExperiment(problem, config, op, model);
   const summary: ExperimentSummary = {
     problem: problem.name,

@@ -46,6 +46,8 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   envelopeScale: 4,
   evalEvery: 0,
   quadRadius: 120,
+  checkpointMinutes: 10,
+  stopAfter: 0,
 };
 
 /** Presets of the 2-D hydrogen experiment (`default` is the README's main job). */
@@ -123,6 +125,8 @@ const HYDROGEN3D_BASE: ExperimentConfig = {
   envelopeScale: 4,
   evalEvery: 0,
   quadRadius: 120,
+  checkpointMinutes: 10,
+  stopAfter: 0,
 };
 
 /** Presets of the 3-D hydrogen experiment. */
@@ -205,6 +209,8 @@ const OSCILLATOR_BASE = {
   envelopeScale: 1.5,
   evalEvery: 0,
   quadRadius: 5,
+  checkpointMinutes: 10,
+  stopAfter: 0,
 };
 
 /** Presets of the oscillator experiment (with its extra flags dim, omegas, evalGrid). */

@@ -71,6 +71,8 @@ export interface TrainOptions {
   onStep?: (record: TrainRecord) => void | Promise<void>;
   /** Write a CSV log (step, loss, lr, grad_norm, seconds, norm_1..norm_L) to this path. */
   csvPath?: string;
+  /** Append to an existing CSV log (resuming a run) instead of starting it anew; default false. */
+  csvAppend?: boolean;
   /** Print progress with an ETA to standard error; default false. */
   progress?: boolean;
 }
@@ -101,6 +103,16 @@ export interface TrainResult {
   last: TrainRecord;
   /** All records, in order. */
   history: TrainRecord[];
+}
+
+/** A run's counters that a checkpoint saves and restores (see {@linkcode Trainer.getProgress}). */
+export interface TrainerProgress {
+  /** Steps completed. */
+  step: number;
+  /** Seconds spent stepping (the `seconds` of the records). */
+  elapsedSeconds: number;
+  /** The record of step `step`, when known. */
+  last?: TrainRecord | null;
 }
 
 /** Thrown when the loss or gradient becomes NaN or infinite; the parameters keep their last good values. */
@@ -222,13 +234,45 @@ export class Trainer {
         "grad_norm",
         "seconds",
         ...Array.from({ length: modes }, (_, l) => `norm_${l + 1}`),
-      ]);
+      ], { append: options.csvAppend === true });
     }
   }
 
   /** Steps completed so far. */
   get stepCount(): number {
     return this.#step;
+  }
+
+  /** The run's counters, for checkpoints: steps completed, seconds spent, the last record. */
+  getProgress(): TrainerProgress {
+    const last = this.history[this.history.length - 1];
+    return {
+      step: this.#step,
+      elapsedSeconds: this.#elapsed,
+      last: last ? { ...last, norms: [...last.norms] } : null,
+    };
+  }
+
+  /**
+   * Restores counters saved by {@linkcode Trainer.getProgress} when resuming from a checkpoint: the
+   * learning-rate schedule, {@linkcode Trainer.run} and the records' times continue from them.
+   * `history` restarts with the restored last record (when given, and of step `step`); the records
+   * before it are not kept in memory (the CSV log of the first run has them).
+   */
+  restoreProgress(progress: TrainerProgress): void {
+    const { step, elapsedSeconds, last } = progress;
+    if (!Number.isInteger(step) || step < 0) {
+      throw new RangeError(`Invalid step ${step}: it must be a non-negative integer`);
+    }
+    if (!Number.isFinite(elapsedSeconds) || elapsedSeconds < 0) {
+      throw new RangeError(
+        `Invalid elapsed time ${elapsedSeconds}: it must be a non-negative number of seconds`,
+      );
+    }
+    this.#step = step;
+    this.#elapsed = elapsedSeconds;
+    this.history.length = 0;
+    if (last && last.step === step) this.history.push({ ...last, norms: [...last.norms] });
   }
 
   #batch(): OperatorBatch {

@@ -230,3 +230,113 @@ Deno.test("Sandbox profile: the smoke hydrogen job runs through mod.ts with only
   assert.ok(out.energies.every(Number.isFinite));
   assert.ok(out.peakRss <= 512 * 1024 * 1024, `peak RSS ${(out.peakRss / 2 ** 20).toFixed(0)} MB`);
 });
+
+Deno.test("An interrupted and resumed run reproduces the uninterrupted run's losses", async () => {
+  const a = await Deno.makeTempDir(), b = await Deno.makeTempDir();
+  const base = [
+    "run",
+    "--no-prompt",
+    "--allow-read",
+    script("hydrogen2d"),
+    "--preset",
+    "smoke",
+    "--ema",
+    "0.9",
+  ];
+  const full = await runDeno([
+    ...base.slice(0, 3),
+    `--allow-write=${a}`,
+    ...base.slice(3),
+    "--out",
+    a,
+  ]);
+  assert.equal(full.code, 0, full.stderr);
+  const first = await runDeno([
+    ...base.slice(0, 3),
+    `--allow-write=${b}`,
+    ...base.slice(3),
+    "--out",
+    b,
+    "--stop-after",
+    "8",
+  ]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /stopped after step 8 of 20/);
+  const second = await runDeno([
+    ...base.slice(0, 3),
+    `--allow-write=${b}`,
+    ...base.slice(3),
+    "--out",
+    b,
+    "--resume",
+    b,
+  ]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /resumed from .*latest at step 8/);
+  const losses = async (dir: string) =>
+    (await Deno.readTextFile(`${dir}/log.csv`)).trim().split("\n").slice(1).map((l) =>
+      l.split(",")[1]
+    );
+  const la = await losses(a), lb = await losses(b);
+  assert.equal(la.length, 20);
+  assert.deepEqual(lb, la);
+  const sa = JSON.parse(await Deno.readTextFile(`${a}/summary.json`));
+  const sb = JSON.parse(await Deno.readTextFile(`${b}/summary.json`));
+  assert.deepEqual(
+    sb.modes.map((m: { energyRayleigh: number }) => m.energyRayleigh),
+    sa.modes.map((m: { energyRayleigh: number }) => m.energyRayleigh),
+  );
+  await Deno.remove(a, { recursive: true });
+  await Deno.remove(b, { recursive: true });
+});
+
+Deno.test("A corrupt latest checkpoint is skipped with a warning when resuming", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = [
+    "run",
+    "--no-prompt",
+    "--allow-read",
+    `--allow-write=${dir}`,
+    script("hydrogen2d"),
+    "--preset",
+    "smoke",
+  ];
+  assert.equal((await runDeno([...args, "--out", dir, "--stop-after", "5"])).code, 0);
+  assert.equal(
+    (await runDeno([...args, "--out", dir, "--resume", dir, "--stop-after", "5"])).code,
+    0,
+  );
+  const weights = `${dir}/checkpoints/latest/weights.bin`;
+  const bytes = await Deno.readFile(weights);
+  bytes[10] ^= 0xff;
+  await Deno.writeFile(weights, bytes);
+  const r = await runDeno([...args, "--out", dir, "--resume", dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Skipping checkpoint ".*latest": .*checksum/);
+  assert.match(r.stdout, /resumed from .*previous at step 5/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("The paper preset runs and checkpoints (one step)", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await runDeno([
+    "run",
+    "--no-prompt",
+    "--allow-read",
+    `--allow-write=${dir}`,
+    script("hydrogen2d"),
+    "--preset",
+    "paper",
+    "--batch",
+    "8",
+    "--stop-after",
+    "1",
+    "--out",
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const manifest = JSON.parse(await Deno.readTextFile(`${dir}/checkpoints/latest/model.json`));
+  assert.equal(manifest.userDefinedMetadata.step, 1);
+  assert.equal(manifest.userDefinedMetadata.config.modes, 36);
+  await Deno.remove(dir, { recursive: true });
+});
