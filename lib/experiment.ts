@@ -10,7 +10,7 @@ import { degenerateBlocks } from "../operators/analytic.ts";
 import { type Potential, SchrodingerOperator } from "../operators/schrodinger.ts";
 import { initBackend } from "./backend.ts";
 import { CliError, type FlagSpec, type FlagValues } from "./cli.ts";
-import { gaussianDensity } from "./densities.ts";
+import { gaussianDensity, gaussianMixtureDensity } from "./densities.ts";
 import { EnvelopeModel } from "./envelope.ts";
 import type { SpectralReport } from "./evaluate.ts";
 import { ensureWritableDir, writeJson } from "./io.ts";
@@ -79,6 +79,10 @@ export interface ExperimentConfig {
   shift: number;
   /** Sampling density N(0, s²I). */
   densityStd: number;
+  /** Comma-separated standard deviations of an equal-weight Gaussian-mixture density ("" : one Gaussian). */
+  densityMixture: string;
+  /** `importance` (the network is f = ψ/√p) or `psi` (the network is ψ). */
+  representation: string;
   /** Fourier frequencies (0: none). */
   frequencies: number;
   /** Scale of the Fourier frequencies. */
@@ -135,6 +139,16 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   scale: { type: "number", min: 0, exclusiveMin: true, description: "T = scale·(−H) + shift" },
   shift: { type: "number", description: "T = scale·(−H) + shift" },
   densityStd: { type: "number", min: 0, exclusiveMin: true, description: "sampling N(0, s²I)" },
+  densityMixture: {
+    type: "string",
+    description:
+      'sample from an equal mixture of N(0, s²I) with these comma-separated s ("": none)',
+  },
+  representation: {
+    type: "string",
+    choices: ["importance", "psi"],
+    description: "the network is f = ψ/√p (importance) or ψ itself (psi)",
+  },
   frequencies: { type: "integer", min: 0, description: "Fourier frequencies (0: none)" },
   fourierScale: { type: "number", min: 0, exclusiveMin: true, description: "Fourier scale" },
   width: { type: "integer", min: 1, description: "hidden width" },
@@ -257,7 +271,7 @@ export function buildModel(problem: SchrodingerProblem, config: ExperimentConfig
   return new EnvelopeModel(base, {
     kind: config.envelope,
     scales: [config.envelopeScale],
-    inverseSqrtGaussian: config.densityStd,
+    inverseSqrtGaussian: config.representation === "importance" ? config.densityStd : undefined,
   });
 }
 
@@ -269,7 +283,10 @@ export function buildOperator(
   return new SchrodingerOperator({
     dim: problem.dim,
     potential: problem.potential,
-    density: gaussianDensity({ dim: problem.dim, std: config.densityStd }),
+    density: mixtureStds(config).length > 0
+      ? gaussianMixtureDensity({ dim: problem.dim, stds: mixtureStds(config) })
+      : gaussianDensity({ dim: problem.dim, std: config.densityStd }),
+    representation: config.representation,
     scale: config.scale,
     shift: config.shift,
     kinetic: config.kinetic,
@@ -277,8 +294,30 @@ export function buildOperator(
   });
 }
 
+/** The mixture's standard deviations from `densityMixture` (empty: a single Gaussian). */
+export function mixtureStds(config: ExperimentConfig): number[] {
+  const text = config.densityMixture.trim();
+  if (text === "" || text === "none") return [];
+  const stds = text.split(",").map(Number);
+  if (stds.some((s) => !(s > 0) || !Number.isFinite(s))) {
+    throw new CliError(
+      `Invalid value "${config.densityMixture}" for --density-mixture: expected positive numbers separated by commas`,
+    );
+  }
+  return stds;
+}
+
 /** Validates cross-flag constraints; throws CliError. */
 export function validateConfig(problem: SchrodingerProblem, config: ExperimentConfig): void {
+  if (
+    mixtureStds(config).length > 0 && config.representation === "importance" &&
+    config.envelope !== "none"
+  ) {
+    throw new CliError(
+      `Invalid value "${config.envelope}" for --envelope: with --density-mixture the envelope needs ` +
+        `--representation psi (its 1/√p factor is for a single Gaussian)`,
+    );
+  }
   if (config.batch % 2 !== 0) {
     throw new CliError(
       `Invalid value "${config.batch}" for --batch: split halves need an even batch size`,

@@ -56,6 +56,11 @@ export interface EigenOperator {
   populationBatch?(): OperatorBatch;
   /** f and Tf at the batch (untaped). */
   evaluate(model: Model, batch: OperatorBatch): EigenEvaluation;
+  /**
+   * The f the loss sees, on the gradient tape (default `model.apply(batch.x)`); an operator whose
+   * model represents something else (e.g. ψ, with f = ψ/√p) maps it here.
+   */
+  trainedOutput?(model: Model, batch: OperatorBatch): Tensor2D;
 }
 
 /** An operator T: L²(q) → L²(p) for the SVD: learns f = √σ φ on X and g = √σ ψ on Y. */

@@ -318,7 +318,12 @@ export class Trainer {
     const out = this.#outputGradients(batch);
     const p = this.problem;
     const { value, grads } = tf.variableGrads(() => {
-      if ("model" in p) return tf.sum(tf.mul(p.model.apply(batch.x), out.grads[0])) as Scalar;
+      if ("model" in p) {
+        const f = p.operator.trainedOutput
+          ? p.operator.trainedOutput(p.model, batch)
+          : p.model.apply(batch.x);
+        return tf.sum(tf.mul(f, out.grads[0])) as Scalar;
+      }
       return tf.add(
         tf.sum(tf.mul(p.f.apply(batch.x), out.grads[0])),
         tf.sum(tf.mul(p.g.apply(batch.y!), out.grads[1])),

@@ -69,7 +69,16 @@ export interface SchrodingerOptions {
   kinetic?: string;
   /** Finite-difference step ε for `fd`; default 0.01. */
   fdEpsilon?: number;
+  /**
+   * What the model represents: `importance` (default, the reference's) — the model is f and
+   * ψ = √p·f; `psi` — the model is ψ itself and the loss sees f = ψ/√p, so Tf = (T ψ)/√p needs no
+   * derivatives of p at all (any density works, e.g. a mixture).
+   */
+  representation?: string;
 }
+
+/** What a model represents for a {@linkcode SchrodingerOperator}. */
+export const REPRESENTATIONS = ["importance", "psi"] as const;
 
 /** Host-side arrays for a set of points. */
 interface Prepared {
@@ -114,6 +123,8 @@ export class SchrodingerOperator implements EigenOperator {
   readonly kinetic: KineticMethod;
   /** The finite-difference step. */
   readonly fdEpsilon: number;
+  /** `importance` (model = f) or `psi` (model = ψ, f = ψ/√p). */
+  readonly representation: typeof REPRESENTATIONS[number];
 
   /** Validates the settings. */
   constructor(options: SchrodingerOptions) {
@@ -134,6 +145,13 @@ export class SchrodingerOperator implements EigenOperator {
     if (!Number.isFinite(this.shift)) throw new RangeError(`Invalid shift ${this.shift}`);
     this.kinetic = parseKineticMethod(options.kinetic ?? "forward");
     this.fdEpsilon = options.fdEpsilon ?? 0.01;
+    const rep = options.representation ?? "importance";
+    if (!(REPRESENTATIONS as readonly string[]).includes(rep)) {
+      throw new RangeError(
+        `Unknown representation "${rep}": allowed values are ${REPRESENTATIONS.join(", ")}`,
+      );
+    }
+    this.representation = rep as typeof REPRESENTATIONS[number];
     if (!(this.fdEpsilon > 0)) {
       throw new RangeError(`Invalid finite-difference step ${this.fdEpsilon}: it must be positive`);
     }
@@ -176,6 +194,7 @@ export class SchrodingerOperator implements EigenOperator {
         mask: tf.tensor2d(p.mask, [n, 1]),
         g: tf.tensor3d(gT, [d, n, 1]),
         q: tf.tensor2d(p.q, [n, 1]),
+        invSqrtP: tf.tensor2d(Float32Array.from(p.sqrtP, (v) => 1 / Math.max(v, 1e-30)), [n, 1]),
         ...(this.kinetic === "fd" ? this.#fdData(p) : {}),
       },
     };
@@ -196,7 +215,9 @@ export class SchrodingerOperator implements EigenOperator {
         }
       }
     }
-    const sq = this.density.density(pts, rows * n).map((x) => Math.max(Math.sqrt(x), 1e-5));
+    const sq = this.representation === "psi"
+      ? new Float64Array(rows * n).fill(1)
+      : this.density.density(pts, rows * n).map((x) => Math.max(Math.sqrt(x), 1e-5));
     return {
       fdPoints: tf.tensor2d(pts, [rows * n, d]),
       fdSqrtP: tf.tensor2d(Float32Array.from(sq), [rows * n, 1]),
@@ -228,19 +249,35 @@ export class SchrodingerOperator implements EigenOperator {
     return tf.tidy(() => {
       const data = batch.data!;
       const x = batch.x as Tensor2D;
+      const psiModel = this.representation === "psi";
       let f: Tensor2D, kin: Tensor2D;
       if (this.kinetic === "fd") {
         [f, kin] = this.#fdKinetic(model, x, data.fdPoints as Tensor2D, data.fdSqrtP as Tensor2D);
       } else {
         const jet = this.kinetic === "forward" ? forwardJet(model, x) : autodiffJet(model, x);
         f = jet.value;
-        const drift = tf.sum(tf.mul(data.g, jet.grad), 0);
-        kin = tf.add(tf.add(jet.lap, tf.mul(2, drift)), tf.mul(data.q, f)) as Tensor2D;
+        if (psiModel) {
+          kin = jet.lap;
+        } else {
+          const drift = tf.sum(tf.mul(data.g, jet.grad), 0);
+          kin = tf.add(tf.add(jet.lap, tf.mul(2, drift)), tf.mul(data.q, f)) as Tensor2D;
+        }
       }
+      // In the psi representation f and kin above are ψ and Δψ; the loss sees them divided by √p.
       const hf = tf.sub(kin, tf.mul(data.v, f));
-      const tfx = tf.mul(tf.add(tf.mul(hf, this.scale), tf.mul(f, this.shift)), data.mask);
+      let tfx = tf.mul(tf.add(tf.mul(hf, this.scale), tf.mul(f, this.shift)), data.mask);
+      if (psiModel) {
+        f = tf.mul(f, data.invSqrtP) as Tensor2D;
+        tfx = tf.mul(tfx, data.invSqrtP);
+      }
       return { f, tf: tfx as Tensor2D };
     });
+  }
+
+  /** f on the gradient tape: the model itself, or ψ/√p in the psi representation. */
+  trainedOutput(model: Model, batch: OperatorBatch): Tensor2D {
+    if (this.representation !== "psi") return model.apply(batch.x);
+    return tf.tidy(() => tf.mul(model.apply(batch.x), batch.data!.invSqrtP) as Tensor2D);
   }
 
   #fdKinetic(model: Model, x: Tensor2D, pts: Tensor2D, sqrtP: Tensor2D): [Tensor2D, Tensor2D] {
