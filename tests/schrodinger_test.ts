@@ -360,3 +360,50 @@ Deno.test("SchrodingerOperator rejects bad settings", () => {
   );
   assert.match(thrown(() => harmonicPotential([1, -2])).message, /Invalid frequency -2 on axis 1/);
 });
+
+Deno.test("BoxMaskModel: a short run learns the infinite well's lowest shells", async () => {
+  const { BoxMaskModel, degenerateBlocks, gridQuadrature, infiniteWell, train } = await import(
+    "../mod.ts"
+  );
+  const rng = new Rng(0);
+  const lower = [0, 0], upper = [Math.PI, Math.PI];
+  const base = new Mlp({
+    inputDim: 2,
+    outputs: 3,
+    hidden: [32, 32],
+    activation: "sin",
+    disjoint: true,
+    rng,
+  });
+  const model = new BoxMaskModel(base, { lower, upper });
+  assert.ok(model.predict([[0, 1], [Math.PI, 2], [1, 0]]).flat().every((v) => Math.abs(v) < 1e-5));
+  const op = new SchrodingerOperator({
+    dim: 2,
+    potential: () => 0,
+    density: uniformBoxDensity({ lower, upper }),
+    shift: 12,
+  });
+  await train({ operator: op, model }, {
+    steps: 600,
+    batchSize: 256,
+    nesting: "sequential",
+    lr: 3e-3,
+    rng,
+    ema: 0.99,
+  });
+  const states = infiniteWell({ lower, upper }).states(3);
+  const h = Math.PI / 64;
+  const q = gridQuadrature({ lower, upper, spacing: h });
+  q.points = q.points.map((p) => p.map((v) => v + h / 2));
+  const report = op.report(model, q, {
+    values: states.map((s) => 12 - s.energy),
+    functions: q.points.map((p) => states.map((s) => s.fn(p))),
+    blocks: degenerateBlocks(states),
+  });
+  const energies = report.modes.map((m) => op.toEnergy(m.rayleigh));
+  energies.forEach((e, l) =>
+    assert.ok(Math.abs(e - states[l].energy) < 0.02 * states[l].energy, `mode ${l + 1}: E = ${e}`)
+  );
+  assert.ok(report.subspaceDistanceAvg! < 0.02, `subspace ${report.subspaceDistanceAvg}`);
+  model.dispose();
+});
