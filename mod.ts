@@ -38,3 +38,4 @@ export * from "./operators/analytic.ts";
 export * from "./lib/types.ts";
 export * from "./lib/checkpoint.ts";
 export * from "./lib/cli.ts";
+export * from "./lib/parallel.ts";

@@ -20,8 +20,21 @@ import { lineChart, matrixHeatmap, panelGrid, writePng } from "./plot.ts";
 import type { Quadrature } from "./quadrature.ts";
 import { Rng } from "./random.ts";
 import { CheckpointScheduler } from "./checkpoint.ts";
+import { WorkerPool, workersUnavailable } from "./parallel.ts";
 import { ProgressReporter } from "./progress.ts";
-import { Trainer, TrainingDivergedError, type TrainRecord } from "./train.ts";
+import { Trainer, TrainingDivergedError, type TrainOptions, type TrainRecord } from "./train.ts";
+
+/** A serialisable description of a built-in problem (see `problemFromSpec`). */
+export interface ProblemSpec {
+  /** Builder name: `hydrogen2d`, `hydrogen3d` or `oscillator`. */
+  name: string;
+  /** Oscillator dimension. */
+  dim?: number;
+  /** Oscillator frequencies. */
+  omegas?: number[];
+  /** Oscillator: evaluate on the METHOD grid. */
+  evalGrid?: boolean;
+}
 
 /** A Schrödinger problem as the runner needs it. */
 export interface SchrodingerProblem {
@@ -37,6 +50,8 @@ export interface SchrodingerProblem {
   spectrum: AnalyticSpectrum;
   /** Evaluation quadrature for the run's settings. */
   quadrature(config: ExperimentConfig): Quadrature;
+  /** How to rebuild this problem elsewhere (a Worker): its builder's name and arguments. */
+  spec?: ProblemSpec;
   /** Half-width of the square shown in eigenfunction pictures (2-D problems). */
   plotHalfWidth?: number;
 }
@@ -61,6 +76,8 @@ export interface ExperimentConfig {
   warmup: number;
   /** `sequential`, `joint` or `none`. */
   nesting: string;
+  /** Gram estimator: `split` halves (unbiased) or `full` batch (lower variance, O(1/B) bias). */
+  estimator: string;
   /** Parameter EMA decay (0: off). */
   ema: number;
   /** Gradient-norm clip (0: off). */
@@ -89,6 +106,8 @@ export interface ExperimentConfig {
   fourierScale: number;
   /** Hidden width. */
   width: number;
+  /** Scale of the last layer's initial weights (small: modes start near zero). */
+  initScale: number;
   /** Hidden layers. */
   depth: number;
   /** `softplus`, `tanh` or `sin`. */
@@ -109,6 +128,8 @@ export interface ExperimentConfig {
   out?: string;
   /** A previous run's output directory to resume from (its checkpoints/). */
   resume?: string;
+  /** Data-parallel replicas (Workers plus the main thread); 0: one per core. */
+  workers: number;
   /** Minutes between checkpoints (with an output directory). */
   checkpointMinutes: number;
   /** Stop after this many steps of this invocation, with a checkpoint (0: run to the end). */
@@ -130,6 +151,11 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   warmup: { type: "integer", min: 0, description: "linear warm-up steps" },
   nesting: { type: "string", choices: ["sequential", "joint", "none"], description: "nesting" },
+  estimator: {
+    type: "string",
+    choices: ["split", "full"],
+    description: "Gram estimator: split halves (unbiased) or the full batch",
+  },
   ema: { type: "number", min: 0, max: 0.99999, description: "parameter EMA decay (0: off)" },
   clip: { type: "number", min: 0, description: "gradient-norm clip (0: off)" },
   seed: { type: "integer", min: 0, description: "random seed" },
@@ -152,6 +178,12 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   frequencies: { type: "integer", min: 0, description: "Fourier frequencies (0: none)" },
   fourierScale: { type: "number", min: 0, exclusiveMin: true, description: "Fourier scale" },
   width: { type: "integer", min: 1, description: "hidden width" },
+  initScale: {
+    type: "number",
+    min: 0,
+    exclusiveMin: true,
+    description: "scale of the last layer's He-normal initial weights",
+  },
   depth: { type: "integer", min: 1, description: "hidden layers" },
   activation: { type: "string", choices: ["softplus", "tanh", "sin"], description: "activation" },
   disjoint: { type: "boolean", description: "one MLP per mode" },
@@ -183,6 +215,11 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     optional: true,
     description: "continue from the checkpoints of this earlier --out directory",
+  },
+  workers: {
+    type: "integer",
+    min: 0,
+    description: "data-parallel replicas: Workers plus the main thread (0: one per core)",
   },
   checkpointMinutes: {
     type: "number",
@@ -262,6 +299,7 @@ export function buildModel(problem: SchrodingerProblem, config: ExperimentConfig
     activation: config.activation,
     disjoint: config.disjoint,
     radial: config.radial,
+    outputScale: config.initScale,
     fourier: config.frequencies > 0
       ? { frequencies: config.frequencies, scale: config.fourierScale }
       : undefined,
@@ -305,6 +343,67 @@ export function mixtureStds(config: ExperimentConfig): number[] {
     );
   }
   return stds;
+}
+
+/** The Trainer settings a config describes (shared by the main thread and Worker replicas). */
+export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions {
+  return {
+    steps: config.steps,
+    batchSize: config.batch,
+    nesting: config.nesting,
+    estimator: config.estimator as "split" | "full",
+    optimizer: {
+      name: config.optimizer,
+      alpha: config.alpha,
+      epsilon: config.optimizer === "rmsprop" ? 1e-10 : 1e-8,
+    },
+    lr: config.lr,
+    schedule: config.schedule,
+    warmupSteps: config.warmup,
+    ema: config.ema > 0 ? config.ema : undefined,
+    clipNorm: config.clip > 0 ? config.clip : undefined,
+    rng,
+  };
+}
+
+/** Replicas to use: the flag, or one per core when it is 0. */
+export function replicaCount(config: ExperimentConfig): number {
+  return config.workers > 0 ? config.workers : Math.max(1, navigator.hardwareConcurrency ?? 1);
+}
+
+async function startWorkers(
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+  trainer: Trainer,
+  log: (line: string) => void,
+): Promise<WorkerPool | null> {
+  const replicas = replicaCount(config);
+  if (replicas <= 1) return null;
+  const why = workersUnavailable() ??
+    (problem.spec ? null : "the problem cannot be rebuilt in a Worker");
+  if (why) {
+    log(`note: ${why}: training in one thread`);
+    return null;
+  }
+  if (config.batch % (2 * replicas) !== 0) {
+    throw new CliError(
+      `Invalid value "${config.batch}" for --batch: with ${replicas} replicas it must be a multiple of ${
+        2 * replicas
+      }`,
+    );
+  }
+  try {
+    const pool = await WorkerPool.create(trainer, {
+      workers: replicas,
+      spec: problem.spec!,
+      config,
+    });
+    trainer.useGradientSource(pool);
+    return pool;
+  } catch (e) {
+    log(`note: Workers could not start (${(e as Error).message}): training in one thread`);
+    return null;
+  }
 }
 
 /** Validates cross-flag constraints; throws CliError. */
@@ -533,20 +632,7 @@ export async function runExperiment(
     });
   }
   const trainer = new Trainer({ operator: op, model }, {
-    steps: config.steps,
-    batchSize: config.batch,
-    nesting: config.nesting,
-    optimizer: {
-      name: config.optimizer,
-      alpha: config.alpha,
-      epsilon: config.optimizer === "rmsprop" ? 1e-10 : 1e-8,
-    },
-    lr: config.lr,
-    schedule: config.schedule,
-    warmupSteps: config.warmup,
-    ema: config.ema > 0 ? config.ema : undefined,
-    clipNorm: config.clip > 0 ? config.clip : undefined,
-    rng,
+    ...trainerOptions(config, rng),
     csvPath: config.out ? `${config.out}/log.csv` : undefined,
     csvAppend: config.out !== undefined && config.resume !== undefined,
   });
@@ -568,6 +654,7 @@ export async function runExperiment(
       log(`warning: no valid checkpoint under ${config.resume}/checkpoints: starting from step 0`);
     }
   }
+  const pool = await startWorkers(problem, config, trainer, log);
   const stopAt = config.stopAfter > 0
     ? Math.min(config.steps, trainer.stepCount + config.stopAfter)
     : config.steps;
@@ -599,6 +686,7 @@ export async function runExperiment(
   } finally {
     progress?.done();
     scheduler?.removeInterruptHandler();
+    pool?.close();
   }
   if (scheduler) await scheduler.save();
   if (trainer.stepCount < config.steps) {

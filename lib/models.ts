@@ -77,6 +77,8 @@ export interface MlpOptions {
   fourier?: FourierOptions;
   /** Append the radius |x| to the input (lets the network form cusps at the origin); default false. */
   radial?: boolean;
+  /** Multiplies the He-normal standard deviation of the last layer (small outputs at start); default 1. */
+  outputScale?: number;
   /** Generator for the initialisation (He-normal weights, zero biases). */
   rng: Rng;
 }
@@ -151,7 +153,8 @@ export class Mlp implements Model {
     const G = this.groups;
     for (let k = 0; k + 1 < this.widths.length; k++) {
       const fanIn = this.widths[k], fanOut = this.widths[k + 1];
-      const std = Math.sqrt(2 / fanIn);
+      const last = k + 2 === this.widths.length;
+      const std = Math.sqrt(2 / fanIn) * (last ? options.outputScale ?? 1 : 1);
       let w: Tensor, b: Tensor;
       if (k === 0) {
         w = tf.tensor2d(rng.normals(fanIn * G * fanOut, std), [fanIn, G * fanOut]);

@@ -6,7 +6,12 @@
  * @module
  */
 import { CliError, type FlagSpec } from "./cli.ts";
-import { EXPERIMENT_FLAGS, type ExperimentConfig, type SchrodingerProblem } from "./experiment.ts";
+import {
+  EXPERIMENT_FLAGS,
+  type ExperimentConfig,
+  type ProblemSpec,
+  type SchrodingerProblem,
+} from "./experiment.ts";
 import {
   gaussHermiteQuadrature,
   gridQuadrature,
@@ -26,6 +31,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   schedule: "cosine",
   warmup: 100,
   nesting: "sequential",
+  estimator: "split",
   ema: 0.995,
   clip: 0,
   seed: 0,
@@ -41,6 +47,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   fourierScale: 0.1,
   width: 64,
   depth: 3,
+  initScale: 1,
   activation: "softplus",
   disjoint: true,
   radial: true,
@@ -48,6 +55,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   envelopeScale: 4,
   evalEvery: 0,
   quadRadius: 120,
+  workers: 0,
   checkpointMinutes: 10,
   stopAfter: 0,
 };
@@ -57,6 +65,7 @@ export const HYDROGEN2D_PRESETS: Record<string, ExperimentConfig> = {
   default: HYDROGEN2D_BASE,
   smoke: {
     ...HYDROGEN2D_BASE,
+    workers: 1,
     modes: 4,
     steps: 20,
     batch: 64,
@@ -87,6 +96,7 @@ export const HYDROGEN2D_PRESETS: Record<string, ExperimentConfig> = {
 export function hydrogen2dProblem(): SchrodingerProblem {
   return {
     name: "hydrogen2d",
+    spec: { name: "hydrogen2d" },
     title: "2-D hydrogen",
     dim: 2,
     potential: coulombPotential(),
@@ -107,6 +117,7 @@ const HYDROGEN3D_BASE: ExperimentConfig = {
   schedule: "cosine",
   warmup: 100,
   nesting: "sequential",
+  estimator: "split",
   ema: 0.995,
   clip: 0,
   seed: 0,
@@ -122,6 +133,7 @@ const HYDROGEN3D_BASE: ExperimentConfig = {
   fourierScale: 0.1,
   width: 64,
   depth: 3,
+  initScale: 1,
   activation: "softplus",
   disjoint: true,
   radial: true,
@@ -129,6 +141,7 @@ const HYDROGEN3D_BASE: ExperimentConfig = {
   envelopeScale: 4,
   evalEvery: 0,
   quadRadius: 120,
+  workers: 0,
   checkpointMinutes: 10,
   stopAfter: 0,
 };
@@ -138,6 +151,7 @@ export const HYDROGEN3D_PRESETS: Record<string, ExperimentConfig> = {
   default: HYDROGEN3D_BASE,
   smoke: {
     ...HYDROGEN3D_BASE,
+    workers: 1,
     modes: 5,
     steps: 20,
     batch: 64,
@@ -165,6 +179,7 @@ export const HYDROGEN3D_PRESETS: Record<string, ExperimentConfig> = {
 export function hydrogen3dProblem(): SchrodingerProblem {
   return {
     name: "hydrogen3d",
+    spec: { name: "hydrogen3d" },
     title: "3-D hydrogen",
     dim: 3,
     potential: coulombPotential(),
@@ -193,6 +208,7 @@ const OSCILLATOR_BASE = {
   schedule: "cosine",
   warmup: 100,
   nesting: "sequential",
+  estimator: "split",
   ema: 0.995,
   clip: 0,
   seed: 0,
@@ -208,6 +224,7 @@ const OSCILLATOR_BASE = {
   fourierScale: 1,
   width: 64,
   depth: 3,
+  initScale: 1,
   activation: "softplus",
   disjoint: true,
   radial: false,
@@ -215,6 +232,7 @@ const OSCILLATOR_BASE = {
   envelopeScale: 1.5,
   evalEvery: 0,
   quadRadius: 5,
+  workers: 0,
   checkpointMinutes: 10,
   stopAfter: 0,
 };
@@ -225,7 +243,15 @@ export const OSCILLATOR_PRESETS: Record<
   ExperimentConfig & { dim: number; omegas: string; evalGrid: boolean }
 > = {
   default: OSCILLATOR_BASE,
-  smoke: { ...OSCILLATOR_BASE, modes: 3, steps: 20, batch: 64, width: 16, depth: 2 },
+  smoke: {
+    ...OSCILLATOR_BASE,
+    workers: 1,
+    modes: 3,
+    steps: 20,
+    batch: 64,
+    width: 16,
+    depth: 2,
+  },
   paper: {
     ...OSCILLATOR_BASE,
     modes: 55,
@@ -288,6 +314,7 @@ export function oscillatorProblem(
   }
   return {
     name: "oscillator",
+    spec: { name: "oscillator", dim, omegas, evalGrid },
     title: `${dim}-D oscillator`,
     dim,
     potential: harmonicPotential(omegas),
@@ -302,4 +329,16 @@ export function oscillatorProblem(
         : gaussHermiteQuadrature({ omegas, nodes: 16 }),
     plotHalfWidth: 4,
   };
+}
+
+/** Rebuilds a built-in problem from its {@linkcode ProblemSpec}. */
+export function problemFromSpec(spec: ProblemSpec): SchrodingerProblem {
+  if (spec.name === "hydrogen2d") return hydrogen2dProblem();
+  if (spec.name === "hydrogen3d") return hydrogen3dProblem();
+  if (spec.name === "oscillator") {
+    return oscillatorProblem(spec.dim ?? 2, spec.omegas ?? [1, 1], spec.evalGrid ?? false);
+  }
+  throw new RangeError(
+    `Unknown problem "${spec.name}": allowed values are hydrogen2d, hydrogen3d, oscillator`,
+  );
 }

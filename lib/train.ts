@@ -75,6 +75,30 @@ export interface TrainOptions {
   csvAppend?: boolean;
   /** Print progress with an ETA to standard error; default false. */
   progress?: boolean;
+  /** Computes each step's gradients elsewhere (e.g. data-parallel Workers); default in-process. */
+  gradientSource?: GradientSource;
+}
+
+/** Gradients of one batch: θ-gradients aligned with the trainer's variables, loss and norms. */
+export interface BatchGradients {
+  /** θ-gradients, one per variable. */
+  grads: Tensor[];
+  /** Loss monitor. */
+  loss: Scalar;
+  /** Per-mode norm estimates. */
+  norms: Tensor1D;
+}
+
+/**
+ * A replacement for the trainer's in-process gradient computation: `gradients` returns the
+ * (averaged) gradients of a batch; `applied` is told the update that was applied, so replicas
+ * elsewhere can apply the same one.
+ */
+export interface GradientSource {
+  /** Gradients of `batch` for `trainer`'s variables; the caller disposes them. */
+  gradients(trainer: Trainer, batch: OperatorBatch): Promise<BatchGradients>;
+  /** Called after the optimiser applied `grads`·scale with learning rate `lr`. */
+  applied(grads: Tensor[], update: { lr: number; scale: number }): Promise<void> | void;
 }
 
 /** One training step's numbers. */
@@ -238,6 +262,11 @@ export class Trainer {
     }
   }
 
+  /** Routes gradient computation through `source` (e.g. a Worker pool); undefined restores the default. */
+  useGradientSource(source: GradientSource | undefined): void {
+    this.options.gradientSource = source;
+  }
+
   /** Steps completed so far. */
   get stepCount(): number {
     return this.#step;
@@ -312,9 +341,7 @@ export class Trainer {
    * per-mode norms: the output gradient G is formed outside the tape, then injected as Jᵀ G.
    * The caller owns (and disposes) every returned tensor; the batch is not disposed.
    */
-  computeGradients(
-    batch: OperatorBatch,
-  ): { grads: Tensor[]; loss: Scalar; norms: Tensor1D } {
+  computeGradients(batch: OperatorBatch): BatchGradients {
     const out = this.#outputGradients(batch);
     const p = this.problem;
     const { value, grads } = tf.variableGrads(() => {
@@ -343,7 +370,10 @@ export class Trainer {
       warmupSteps: this.options.warmupSteps,
     });
     const batch = this.#batch();
-    const { grads: gradList, loss: lossT, norms } = this.computeGradients(batch);
+    const source = this.options.gradientSource;
+    const { grads: gradList, loss: lossT, norms } = source
+      ? await source.gradients(this, batch)
+      : this.computeGradients(batch);
     disposeBatch(batch);
     const stats = tf.tidy(() => tf.concat([tf.stack([lossT, globalNorm(gradList)]), norms]));
     const values = await stats.data();
@@ -355,13 +385,15 @@ export class Trainer {
       throw new TrainingDivergedError(stepNo, Number.isFinite(loss) ? "gradient" : "loss");
     }
     const clip = this.options.clipNorm;
-    if (clip !== undefined && gradNorm > clip) {
-      const scaled = tf.tidy(() => gradList.map((g) => tf.mul(g, clip / gradNorm)));
+    const scale = clip !== undefined && gradNorm > clip ? clip / gradNorm : 1;
+    if (scale !== 1) {
+      const scaled = tf.tidy(() => gradList.map((g) => tf.mul(g, scale)));
       this.optimizer.step(scaled, lr);
       tf.dispose(scaled);
     } else {
       this.optimizer.step(gradList, lr);
     }
+    await source?.applied(gradList, { lr, scale });
     tf.dispose(gradList);
     this.ema?.update();
     this.#step = stepNo;

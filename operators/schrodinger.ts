@@ -229,6 +229,16 @@ export class SchrodingerOperator implements EigenOperator {
     return this.#upload(this.#prepare(this.density.sample(rng, batchSize), batchSize));
   }
 
+  /** A batch at n points given row-major (n×d) — e.g. a shard of another batch. */
+  batchFromArray(x: Float32Array, n: number): OperatorBatch {
+    if (x.length !== n * this.dim) {
+      throw new RangeError(
+        `Mismatched points: ${x.length} numbers for ${n} points in ${this.dim}-D`,
+      );
+    }
+    return this.#upload(this.#prepare(x, n));
+  }
+
   /** A batch at given points (for evaluation). */
   batchAt(points: number[][]): OperatorBatch {
     const d = this.dim;

@@ -1,0 +1,211 @@
+/**
+ * Data-parallel training over Deno module Workers. Each Worker holds its own single-thread WASM
+ * tfjs and an identical replica of the model; every step the main thread draws the batch with the
+ * run's generator, splits it into one shard per replica (each shard is itself i.i.d. and splits into
+ * its own halves, so the averaged gradient stays unbiased), computes its own shard while the Workers
+ * compute theirs, averages the θ-gradients, applies the update, and sends the averaged gradient to
+ * the Workers, which apply the same update — so replicas stay bit-identical.
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import type { ExperimentConfig, ProblemSpec } from "./experiment.ts";
+import type { OperatorBatch } from "./operator.ts";
+import { disposeBatch } from "./operator.ts";
+import type { BatchGradients, GradientSource, Trainer } from "./train.ts";
+import type { Tensor } from "./types.ts";
+
+/** An operator that can rebuild a batch from raw points (a shard). */
+interface ShardableOperator {
+  batchFromArray(x: Float32Array, n: number): OperatorBatch;
+}
+
+/** Messages a replica Worker answers. */
+export type WorkerRequest =
+  | {
+    type: "init";
+    spec: ProblemSpec;
+    config: ExperimentConfig;
+    weights: Float32Array[];
+    slots: Float32Array[];
+    iterations: number;
+  }
+  | { type: "grad"; x: Float32Array; n: number }
+  | { type: "apply"; grads: Float32Array; lr: number; scale: number }
+  | { type: "weights" };
+
+/** What {@linkcode WorkerPool.create} needs. */
+export interface WorkerPoolOptions {
+  /** Total replicas including the main thread (≥ 2). */
+  workers: number;
+  /** How Workers rebuild the problem. */
+  spec: ProblemSpec;
+  /** The run's settings (model, operator and optimiser are rebuilt from them). */
+  config: ExperimentConfig;
+}
+
+function flatten(tensors: Tensor[]): Float32Array {
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  const out = new Float32Array(total);
+  let o = 0;
+  for (const t of tensors) {
+    out.set(t.dataSync() as Float32Array, o);
+    o += t.size;
+  }
+  return out;
+}
+
+/** Splits a flat array back into tensors shaped like `like`. */
+export function unflatten(flat: Float32Array, like: { shape: number[]; size: number }[]): Tensor[] {
+  let o = 0;
+  return like.map((t) => {
+    const part = tf.tensor(flat.subarray(o, o + t.size), t.shape, "float32");
+    o += t.size;
+    return part;
+  });
+}
+
+/** Why Workers cannot be used here, or null when they can. */
+export function workersUnavailable(): string | null {
+  if (typeof Worker === "undefined") return "Workers are not available in this runtime";
+  if (typeof SharedArrayBuffer === "undefined") return "SharedArrayBuffer is not available";
+  return null;
+}
+
+/**
+ * Replica Workers computing shard gradients for a {@linkcode Trainer} (plug it in with
+ * `trainer.useGradientSource(pool)`).
+ */
+export class WorkerPool implements GradientSource {
+  readonly #workers: Worker[];
+  readonly #operator: ShardableOperator;
+  #pending = new Map<Worker, (data: unknown) => void>();
+
+  private constructor(workers: Worker[], operator: ShardableOperator) {
+    this.#workers = workers;
+    this.#operator = operator;
+    for (const w of workers) {
+      w.onmessage = (e) => {
+        const resolve = this.#pending.get(w);
+        this.#pending.delete(w);
+        resolve?.(e.data);
+      };
+    }
+  }
+
+  /** Number of replicas, the main thread included. */
+  get replicas(): number {
+    return this.#workers.length + 1;
+  }
+
+  #ask(w: Worker, message: WorkerRequest, transfer: Transferable[] = []): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#pending.set(w, resolve);
+      w.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`A training Worker failed: ${e.message}`));
+      };
+      w.postMessage(message, transfer);
+    });
+  }
+
+  /**
+   * Starts `workers − 1` replica Workers initialised with the trainer's current weights and
+   * optimiser state (so it also works after resuming from a checkpoint).
+   */
+  static async create(trainer: Trainer, options: WorkerPoolOptions): Promise<WorkerPool> {
+    const why = workersUnavailable();
+    if (why) throw new Error(why);
+    const op = trainer.problem.operator as unknown as Partial<ShardableOperator>;
+    if (typeof op.batchFromArray !== "function") {
+      throw new RangeError(
+        "Data-parallel training needs an operator that can rebuild shards from points",
+      );
+    }
+    const weights = trainer.variables.map((v) => v.dataSync() as Float32Array);
+    const slots = trainer.optimizer.stateTensors().map((v) => v.dataSync() as Float32Array);
+    const workers = Array.from(
+      { length: options.workers - 1 },
+      () => new Worker(new URL("./parallel_worker.ts", import.meta.url), { type: "module" }),
+    );
+    const pool = new WorkerPool(workers, op as ShardableOperator);
+    try {
+      await Promise.all(workers.map((w) =>
+        pool.#ask(w, {
+          type: "init",
+          spec: options.spec,
+          config: { ...options.config, out: undefined, resume: undefined },
+          weights: weights.map((a) => a.slice()),
+          slots: slots.map((a) => a.slice()),
+          iterations: trainer.optimizer.iterations,
+        })
+      ));
+    } catch (e) {
+      pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Averaged gradients of the batch over all replicas' shards. */
+  async gradients(trainer: Trainer, batch: OperatorBatch): Promise<BatchGradients> {
+    const x = batch.x.dataSync() as Float32Array;
+    const [B, d] = batch.x.shape;
+    const R = this.replicas;
+    if (B % (2 * R) !== 0) {
+      throw new RangeError(
+        `Invalid batch size ${B} for ${R} replicas: it must be a multiple of 2·replicas`,
+      );
+    }
+    const n = B / R;
+    const remote = this.#workers.map((w, i) => {
+      const shard = x.slice((i + 1) * n * d, (i + 2) * n * d);
+      return this.#ask(w, { type: "grad", x: shard, n }, [shard.buffer]) as Promise<
+        { grads: Float32Array; loss: number; norms: number[] }
+      >;
+    });
+    const local = this.#operator.batchFromArray(x.slice(0, n * d), n);
+    const mine = trainer.computeGradients(local);
+    disposeBatch(local);
+    const theirs = await Promise.all(remote);
+    return tf.tidy(() => {
+      const flat = flatten(mine.grads);
+      for (const t of theirs) for (let k = 0; k < flat.length; k++) flat[k] += t.grads[k];
+      for (let k = 0; k < flat.length; k++) flat[k] /= R;
+      const grads = unflatten(flat, mine.grads).map((g) => tf.keep(g));
+      const loss = tf.keep(
+        tf.scalar((mine.loss.dataSync()[0] + theirs.reduce((s, t) => s + t.loss, 0)) / R),
+      );
+      const localNorms = mine.norms.dataSync();
+      const norms = tf.keep(
+        tf.tensor1d(
+          Array.from(localNorms, (v, l) => (v + theirs.reduce((s, t) => s + t.norms[l], 0)) / R),
+        ),
+      );
+      tf.dispose([mine.grads, mine.loss, mine.norms]);
+      return { grads, loss, norms };
+    });
+  }
+
+  /** Sends the applied (averaged) gradient so every replica makes the same update. */
+  applied(grads: Tensor[], update: { lr: number; scale: number }): void {
+    const flat = flatten(grads);
+    for (const w of this.#workers) {
+      w.postMessage(
+        { type: "apply", grads: flat, lr: update.lr, scale: update.scale } as WorkerRequest,
+      );
+    }
+  }
+
+  /** The weights of replica i (1-based Worker index), flattened in variable order. */
+  async replicaWeights(i: number): Promise<Float32Array> {
+    const w = this.#workers[i - 1];
+    if (!w) throw new RangeError(`Invalid replica ${i}: there are ${this.#workers.length} Workers`);
+    return (await this.#ask(w, { type: "weights" })) as Float32Array;
+  }
+
+  /** Stops the Workers. */
+  close(): void {
+    for (const w of this.#workers) w.terminate();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A replica Worker of {@linkcode WorkerPool}: rebuilds the model, operator and optimiser from the
+ * run's settings, computes gradients of the shards it is sent, and applies the averaged updates.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import { initBackend } from "./backend.ts";
+import { buildModel, buildOperator, trainerOptions } from "./experiment.ts";
+import { disposeBatch } from "./operator.ts";
+import { unflatten, type WorkerRequest } from "./parallel.ts";
+import { problemFromSpec } from "./problems.ts";
+import { Rng } from "./random.ts";
+import { Trainer } from "./train.ts";
+import type { Model } from "./models.ts";
+import type { SchrodingerOperator } from "../operators/schrodinger.ts";
+
+let trainer: Trainer | null = null;
+let model: Model | null = null;
+let operator: SchrodingerOperator | null = null;
+
+function flat(tensors: { dataSync(): unknown; size: number }[]): Float32Array {
+  const out = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
+  let o = 0;
+  for (const t of tensors) {
+    out.set(t.dataSync() as Float32Array, o);
+    o += t.size;
+  }
+  return out;
+}
+
+self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
+  const msg = e.data;
+  if (msg.type === "init") {
+    await initBackend({ backend: "wasm" });
+    const problem = problemFromSpec(msg.spec);
+    const rng = new Rng(msg.config.seed);
+    model = buildModel(problem, msg.config, rng);
+    operator = buildOperator(problem, msg.config);
+    trainer = new Trainer({ operator, model }, {
+      ...trainerOptions(msg.config, rng),
+      ema: undefined,
+    });
+    trainer.variables.forEach((v, i) => v.assign(tf.tensor(msg.weights[i], v.shape, "float32")));
+    trainer.optimizer.stateTensors().forEach((v, i) =>
+      v.assign(tf.tensor(msg.slots[i], v.shape, "float32"))
+    );
+    trainer.optimizer.setIterations(msg.iterations);
+    self.postMessage({ type: "ready" });
+  } else if (msg.type === "grad") {
+    const batch = operator!.batchFromArray(msg.x, msg.n);
+    const g = trainer!.computeGradients(batch);
+    disposeBatch(batch);
+    const grads = flat(g.grads);
+    const loss = g.loss.dataSync()[0];
+    const norms = Array.from(g.norms.dataSync());
+    tf.dispose([g.grads, g.loss, g.norms]);
+    self.postMessage({ grads, loss, norms }, [grads.buffer as ArrayBuffer]);
+  } else if (msg.type === "apply") {
+    const grads = unflatten(msg.grads, trainer!.variables);
+    const scaled = msg.scale !== 1 ? tf.tidy(() => grads.map((g) => tf.mul(g, msg.scale))) : grads;
+    trainer!.optimizer.step(scaled, msg.lr);
+    tf.dispose(grads);
+    if (scaled !== grads) tf.dispose(scaled);
+  } else if (msg.type === "weights") {
+    self.postMessage(flat(trainer!.variables));
+  }
+};

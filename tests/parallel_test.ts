@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import {
+  buildModel,
+  buildOperator,
+  disposeBatch,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
+  Rng,
+  Trainer,
+  trainerOptions,
+  WorkerPool,
+  workersUnavailable,
+} from "../mod.ts";
+import { setup } from "./helpers.ts";
+
+await setup();
+
+function setupRun() {
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 30, batch: 64, ema: 0 };
+  const problem = hydrogen2dProblem();
+  const rng = new Rng(config.seed);
+  const model = buildModel(problem, config, rng);
+  const op = buildOperator(problem, config);
+  const trainer = new Trainer({ operator: op, model }, trainerOptions(config, rng));
+  return { config, problem, model, op, trainer };
+}
+
+function flat(vars: tf.Tensor[]): Float32Array {
+  return Float32Array.from(vars.flatMap((v) => Array.from(v.dataSync())));
+}
+
+Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard average", async () => {
+  const { config, problem, model, op, trainer } = setupRun();
+  const pool = await WorkerPool.create(trainer, { workers: 2, spec: problem.spec!, config });
+  try {
+    // The pooled gradient equals the mean of the two shards' gradients computed here.
+    const batch = op.sample(new Rng(9), 64);
+    const x = batch.x.dataSync() as Float32Array;
+    const pooled = await pool.gradients(trainer, batch);
+    const shards = [0, 1].map((i) => {
+      const b = op.batchFromArray(x.slice(i * 64, (i + 1) * 64), 32);
+      const g = trainer.computeGradients(b);
+      disposeBatch(b);
+      return g;
+    });
+    pooled.grads.forEach((g, i) => {
+      const a = g.dataSync(),
+        s0 = shards[0].grads[i].dataSync(),
+        s1 = shards[1].grads[i].dataSync();
+      a.forEach((v, k) => assert.ok(Math.abs(v - (s0[k] + s1[k]) / 2) <= 1e-6 * (1 + Math.abs(v))));
+    });
+    tf.dispose([pooled.grads, pooled.loss, pooled.norms, batch.x, Object.values(batch.data!)]);
+    for (const s of shards) tf.dispose([s.grads, s.loss, s.norms]);
+    // Train with the pool; the Worker's replica must match the main thread's weights exactly.
+    trainer.useGradientSource(pool);
+    const losses: number[] = [];
+    for (let i = 0; i < 10; i++) losses.push((await trainer.step()).loss);
+    assert.ok(losses.every(Number.isFinite));
+    const main = flat(trainer.variables);
+    const replica = await pool.replicaWeights(1);
+    assert.equal(replica.length, main.length);
+    assert.deepEqual(replica, main);
+  } finally {
+    pool.close();
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("workersUnavailable explains why Workers cannot be used", () => {
+  assert.equal(workersUnavailable(), null);
+  const saved = globalThis.Worker;
+  try {
+    // deno-lint-ignore no-explicit-any
+    (globalThis as any).Worker = undefined;
+    assert.equal(workersUnavailable(), "Workers are not available in this runtime");
+  } finally {
+    globalThis.Worker = saved;
+  }
+});
