@@ -78,8 +78,6 @@ export interface ExperimentConfig {
   nesting: string;
   /** Gram estimator: `split` halves (unbiased) or `full` batch (lower variance, O(1/B) bias). */
   estimator: string;
-  /** Running-average decay of the Gram matrix used in the gradient (0: off). */
-  gramEma: number;
   /** Parameter EMA decay (0: off). */
   ema: number;
   /** Gradient-norm clip (0: off). */
@@ -153,12 +151,6 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   warmup: { type: "integer", min: 0, description: "linear warm-up steps" },
   nesting: { type: "string", choices: ["sequential", "joint", "none"], description: "nesting" },
-  gramEma: {
-    type: "number",
-    min: 0,
-    max: 0.9999,
-    description: "running-average decay of the Gram matrix in the gradient (0: off)",
-  },
   estimator: {
     type: "string",
     choices: ["split", "full"],
@@ -360,7 +352,6 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
     batchSize: config.batch,
     nesting: config.nesting,
     estimator: config.estimator as "split" | "full",
-    gramEma: config.gramEma > 0 ? config.gramEma : undefined,
     optimizer: {
       name: config.optimizer,
       alpha: config.alpha,

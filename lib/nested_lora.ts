@@ -73,8 +73,7 @@ function assertMaskSize(masks: NestingMasks, modes: number): void {
  * give independent Gram estimates Λ₁, Λ₂ so the gradient is unbiased:
  * G = −(4/B) m ⊙ Tf; half 1 rows add (2/B₁) f₁ (M ⊙ Λ₂); half 2 rows add (2/B₂) f₂ (M ⊙ Λ₁).
  * With `full` one Gram estimate Λ serves both (exact on a population batch):
- * G = −(4/B) m ⊙ Tf + (4/B) f (M ⊙ Λ). `options.gram` supplies Λ instead (a lower-variance running
- * average; biased by its staleness).
+ * G = −(4/B) m ⊙ Tf + (4/B) f (M ⊙ Λ).
  *
  * @param f network outputs f(x_b), B×L
  * @param tf_ operator outputs (Tf)(x_b), B×L
@@ -82,7 +81,7 @@ function assertMaskSize(masks: NestingMasks, modes: number): void {
 export function nestedLoraEvdGradient(
   f: Tensor2D,
   tf_: Tensor2D,
-  options: { masks: NestingMasks; estimator?: GramEstimator; gram?: Tensor2D },
+  options: { masks: NestingMasks; estimator?: GramEstimator },
 ): EvdGradient {
   const [B, L] = f.shape;
   assertShape(tf_, [B, L], "Tf");
@@ -101,9 +100,8 @@ export function nestedLoraEvdGradient(
     const opTerm = tf.mul(tf.mul(tf_, m), -4 / B) as Tensor2D;
     const diagP = tf.mean(tf.mul(f, tf_), 0);
     let gramTerm: Tensor2D, gramLoss: Scalar, norms: Tensor1D;
-    if (estimator === "full" || options.gram) {
-      // A supplied Gram matrix (e.g. a running average over batches) replaces the batch estimate.
-      const lam = options.gram ?? gram(f, f);
+    if (estimator === "full") {
+      const lam = gram(f, f);
       gramTerm = tf.mul(tf.matMul(f, tf.mul(M, lam)), 4 / B) as Tensor2D;
       gramLoss = tf.sum(tf.mul(M, tf.mul(lam, lam)));
       norms = tf.mean(tf.square(f), 0) as Tensor1D;

@@ -5,10 +5,10 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import type { Scalar, Tensor, Tensor1D, Tensor2D, Variable } from "./types.ts";
+import type { Scalar, Tensor, Tensor1D, Variable } from "./types.ts";
 import { CsvLog } from "./io.ts";
 import type { Model } from "./models.ts";
-import { type GramEstimator, nestedLoraEvdGradient, NestedLoraLoss } from "./nested_lora.ts";
+import { type GramEstimator, NestedLoraLoss } from "./nested_lora.ts";
 import {
   type DependenceOperator,
   disposeBatch,
@@ -57,12 +57,6 @@ export interface TrainOptions {
   warmupSteps?: number;
   /** Parameter EMA decay (e.g. 0.995); default off. Evaluation and the final weights use the EMA. */
   ema?: number;
-  /**
-   * EVD only: use a running average of the batch Gram matrices fᵀf/B with this decay (and the
-   * parameter-EMA warm-up) in the gradient instead of the split halves: far lower variance when
-   * one mode's norm estimate is noisy, at the price of a small staleness bias; default off.
-   */
-  gramEma?: number;
   /** Clip the global gradient norm to this value; default off. */
   clipNorm?: number;
   /** Seed of the run's generator (sampling and batch draws); default 0. Ignored when `rng` is set. */
@@ -204,8 +198,6 @@ export class Trainer {
   readonly history: TrainRecord[] = [];
   #step = 0;
   #elapsed = 0;
-  #gram: Tensor2D | null = null;
-  #gramUpdates = 0;
   #csv: CsvLog | null = null;
   #progress: ProgressReporter | null = null;
 
@@ -331,19 +323,6 @@ export class Trainer {
     return tf.tidy(() => {
       if ("model" in p) {
         const { f, tf: tf_ } = p.operator.evaluate(p.model, batch);
-        const decay = this.options.gramEma;
-        if (decay) {
-          const batchGram = tf.div(tf.matMul(tf.transpose(f), f), f.shape[0]) as Tensor2D;
-          const d = Math.min(decay, (1 + this.#gramUpdates) / (10 + this.#gramUpdates));
-          const next = this.#gram
-            ? tf.add(tf.mul(this.#gram, d), tf.mul(batchGram, 1 - d))
-            : batchGram;
-          this.#gram?.dispose();
-          this.#gram = tf.keep(next as Tensor2D);
-          this.#gramUpdates++;
-          const r = nestedLoraEvdGradient(f, tf_, { masks: this.loss.masks, gram: this.#gram });
-          return { grads: [r.grad], loss: r.loss, norms: r.norms };
-        }
         const r = this.loss.evd(f, tf_);
         return { grads: [r.grad], loss: r.loss, norms: r.norms };
       }
@@ -475,7 +454,6 @@ export class Trainer {
 
   /** Frees optimiser state and EMA shadows (not the models). */
   dispose(): void {
-    this.#gram?.dispose();
     this.optimizer.dispose();
     this.ema?.dispose();
   }
