@@ -589,7 +589,7 @@ function writePictures(
     `${dir}/eigenfunctions.png`,
     panelGrid(panels, {
       columns: L,
-      title: `${problem.title}: learned (aligned per shell) vs true ψ`,
+      title: `${problem.title}: learned (aligned per shell) vs true psi`,
     }),
   );
 }
