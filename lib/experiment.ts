@@ -12,7 +12,7 @@ import { initBackend } from "./backend.ts";
 import { CliError, type FlagSpec, type FlagValues } from "./cli.ts";
 import { gaussianDensity, gaussianMixtureDensity } from "./densities.ts";
 import { EnvelopeModel } from "./envelope.ts";
-import type { SpectralReport } from "./evaluate.ts";
+import { eigenReport, type SpectralReport } from "./evaluate.ts";
 import { ensureWritableDir, writeJson } from "./io.ts";
 import { columns, matmul, type Matrix, procrustes } from "./linalg.ts";
 import { Mlp, type Model } from "./models.ts";
@@ -459,26 +459,32 @@ function angleDistances(learned: Matrix, truth: Matrix, weights: number[], block
 }
 
 /** Evaluates the model against the analytic spectrum on the problem's quadrature. */
-export function evaluateExperiment(
+export async function evaluateExperiment(
   problem: SchrodingerProblem,
   config: ExperimentConfig,
   op: SchrodingerOperator,
   model: Model,
-): {
+): Promise<{
   report: SpectralReport;
   modes: ModeSummary[];
   angle: number[];
   blocks: number[][];
   quadrature: Quadrature;
-} {
+}> {
   const states = problem.spectrum.states(config.modes);
   const blocks = degenerateBlocks(states);
   const quadrature = problem.quadrature(config);
   const truth = quadrature.points.map((pt) => states.map((s) => s.fn(pt)));
   const values = states.map((s) => op.toEigenvalue(s.energy));
-  const report = op.report(model, quadrature, { values, functions: truth, blocks });
-  const { f, density } = op.evaluateAt(model, quadrature.points);
+  const { f, tf: tfv, density } = await op.evaluateAt(model, quadrature.points);
   const psi = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
+  const tpsi = tfv.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
+  const report = eigenReport(psi, tpsi, {
+    weights: quadrature.weights,
+    values,
+    functions: truth,
+    blocks,
+  });
   const angle = angleDistances(psi, truth, quadrature.weights, blocks);
   const modes = report.modes.map((m, l): ModeSummary => {
     const e = states[l].energy;
@@ -515,7 +521,7 @@ function mean(xs: number[]): number {
 }
 
 /** Writes the pictures: eigenfunctions (2-D), spectrum, orthogonality, loss. */
-function writePictures(
+async function writePictures(
   dir: string,
   problem: SchrodingerProblem,
   config: ExperimentConfig,
@@ -524,7 +530,7 @@ function writePictures(
   blocks: number[][],
   modes: ModeSummary[],
   history: TrainRecord[],
-): void {
+): Promise<void> {
   const L = config.modes;
   writePng(
     `${dir}/spectrum.png`,
@@ -568,7 +574,7 @@ function writePictures(
   }
   const states = problem.spectrum.states(L);
   const truth = pts.map((pt) => states.map((s) => s.fn(pt)));
-  const { f, density } = op.evaluateAt(model, pts);
+  const { f, density } = await op.evaluateAt(model, pts);
   let psi: Matrix = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
   // Align each degenerate block to the truth for display (the learned basis of a shell is any rotation).
   const aligned = psi.map((r) => r.slice());
@@ -595,8 +601,12 @@ function writePictures(
 }
 
 /** Orthogonality matrix |C − I| of the learned functions on the quadrature. */
-function orthogonalityMatrix(op: SchrodingerOperator, model: Model, q: Quadrature): Matrix {
-  const { f, density } = op.evaluateAt(model, q.points);
+async function orthogonalityMatrix(
+  op: SchrodingerOperator,
+  model: Model,
+  q: Quadrature,
+): Promise<Matrix> {
+  const { f, density } = await op.evaluateAt(model, q.points);
   const L = f[0].length;
   const g = Array.from({ length: L }, () => new Array<number>(L).fill(0));
   f.forEach((row, i) => {
@@ -665,8 +675,8 @@ export async function runExperiment(
       const rec = scheduler ? await scheduler.step() : await trainer.step();
       progress?.update(rec.step, { loss: rec.loss.toExponential(4), lr: rec.lr.toExponential(2) });
       if (config.evalEvery > 0 && rec.step % config.evalEvery === 0 && rec.step < config.steps) {
-        await trainer.withEvaluationWeights(() => {
-          const { modes } = evaluateExperiment(problem, config, op, model);
+        await trainer.withEvaluationWeights(async () => {
+          const { modes } = await evaluateExperiment(problem, config, op, model);
           log(
             `\n[eval step ${rec.step}] mean rel. energy error (Rayleigh) ${
               mean(modes.map((m) => m.rayleighRelError)).toExponential(2)
@@ -706,7 +716,12 @@ export async function runExperiment(
     last: trainer.history[trainer.history.length - 1],
     history: trainer.history,
   };
-  const { report, modes, blocks, quadrature } = evaluateExperiment(problem, config, op, model);
+  const { report, modes, blocks, quadrature } = await evaluateExperiment(
+    problem,
+    config,
+    op,
+    model,
+  );
   const summary: ExperimentSummary = {
     problem: problem.name,
     preset: meta.preset,
@@ -728,10 +743,10 @@ export async function runExperiment(
   log(formatSummary(summary));
   if (config.out) {
     writeJson(`${config.out}/summary.json`, summary);
-    writePictures(config.out, problem, config, op, model, blocks, modes, result.history);
+    await writePictures(config.out, problem, config, op, model, blocks, modes, result.history);
     writePng(
       `${config.out}/orthogonality.png`,
-      matrixHeatmap(orthogonalityMatrix(op, model, quadrature), {
+      matrixHeatmap(await orthogonalityMatrix(op, model, quadrature), {
         title: "|C - I| of learned modes",
       }),
     );

@@ -305,21 +305,20 @@ export class SchrodingerOperator implements EigenOperator {
    * f and Tf at arbitrary points, in chunks, as plain arrays, plus the density there (for the
    * ψ = √p·f representation).
    */
-  evaluateAt(
+  async evaluateAt(
     model: Model,
     points: number[][],
     options: { chunk?: number } = {},
-  ): { f: number[][]; tf: number[][]; density: number[] } {
+  ): Promise<{ f: number[][]; tf: number[][]; density: number[] }> {
     const chunk = options.chunk ?? 1024;
     const f: number[][] = [], tfv: number[][] = [];
     for (let s = 0; s < points.length; s += chunk) {
       const part = points.slice(s, s + chunk);
       const batch = this.batchAt(part);
-      const [a, b] = tf.tidy(() => {
-        const e = this.evaluate(model, batch);
-        return [e.f.arraySync(), e.tf.arraySync()];
-      });
-      for (const t of [batch.x, ...Object.values(batch.data!)]) t.dispose();
+      // Asynchronous reads: WebGPU in Deno has no synchronous readback.
+      const e = this.evaluate(model, batch);
+      const [a, b] = [await e.f.array(), await e.tf.array()];
+      tf.dispose([e.f, e.tf, batch.x, ...Object.values(batch.data!)]);
       f.push(...a);
       tfv.push(...b);
     }
@@ -333,12 +332,12 @@ export class SchrodingerOperator implements EigenOperator {
    * ψ = √p·f and Tψ = √p·Tf, cov = Σ w ψψᵀ, quad = Σ w ψ(Tψ)ᵀ. Known T-eigenvalues and eigenfunctions
    * (ψ values at the points) add relative errors and subspace distances.
    */
-  report(
+  async report(
     model: Model,
     quadrature: { points: number[][]; weights: number[] },
     truth: { values?: number[]; functions?: number[][]; blocks?: number[][] } = {},
-  ): SpectralReport {
-    const { f, tf: tfv, density } = this.evaluateAt(model, quadrature.points);
+  ): Promise<SpectralReport> {
+    const { f, tf: tfv, density } = await this.evaluateAt(model, quadrature.points);
     const psi = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
     const tpsi = tfv.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
     return eigenReport(psi, tpsi, { weights: quadrature.weights, ...truth });
