@@ -17,23 +17,12 @@ import {
   Trainer,
   validateConfig,
 } from "../mod.ts";
-import { setup } from "./helpers.ts";
+import { runDeno, setup } from "./helpers.ts";
 
 await setup();
 
 const root = new URL("../", import.meta.url);
 const script = (name: string) => new URL(`scripts/${name}.ts`, root).pathname;
-
-async function runDeno(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 const SCRIPTS = [
   {

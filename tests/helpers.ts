@@ -60,3 +60,17 @@ export function thrown(fn: () => unknown): Error {
   }
   throw new Error("Expected an error, none was thrown");
 }
+
+/** Runs `deno ARGS…` without colours or backtraces and returns exit code, stdout and stderr. */
+export async function runDeno(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

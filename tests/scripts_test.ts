@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
+import { runDeno } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const script = new URL("scripts/matrix_spectrum.ts", root).pathname;
-
-async function runDeno(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("matrix_spectrum.ts smoke run prints the learned spectrum", async () => {
   const r = await runDeno(["run", "--no-prompt", "--allow-read", script, "--preset", "smoke"]);
