@@ -10,7 +10,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
-import type { Jet, Model } from "./models.ts";
+import { type Jet, type Model, predictPoints } from "./models.ts";
 
 /** The envelope shapes. */
 export const ENVELOPE_KINDS = ["exponential", "gaussian"] as const;
@@ -153,8 +153,7 @@ export class EnvelopeModel implements Model {
 
   /** Evaluates points given as rows of numbers. */
   predict(inputs: number[][] | number[]): number[][] {
-    const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));
-    return tf.tidy(() => this.apply(tf.tensor2d(rows, [rows.length, this.inputDim])).arraySync());
+    return predictPoints(this, inputs);
   }
 
   /** Frees the base model and the scales. */
@@ -270,8 +269,7 @@ export class BoxMaskModel implements Model {
 
   /** Evaluates points given as rows of numbers. */
   predict(inputs: number[][] | number[]): number[][] {
-    const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));
-    return tf.tidy(() => this.apply(tf.tensor2d(rows, [rows.length, this.inputDim])).arraySync());
+    return predictPoints(this, inputs);
   }
 
   /** Frees the base model. */

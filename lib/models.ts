@@ -283,8 +283,7 @@ export class Mlp implements Model {
 
   /** Evaluates points given as rows of numbers. */
   predict(inputs: number[][] | number[]): number[][] {
-    const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));
-    return tf.tidy(() => this.apply(tf.tensor2d(rows, [rows.length, this.inputDim])).arraySync());
+    return predictPoints(this, inputs);
   }
 
   /** Frees variables and the Fourier matrix. */
@@ -306,6 +305,15 @@ export function gatherRows(table: Tensor2D, idx: Tensor1D): Tensor2D {
 /** |x| per row as [B, 1], kept off zero so that x/|x| stays finite at the origin. */
 function radius(x: Tensor2D): Tensor2D {
   return tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+}
+
+/**
+ * `model.apply` on points given as rows of numbers (or bare numbers for 1-D inputs), as plain
+ * arrays: the `predict` of every point-input model.
+ */
+export function predictPoints(model: Model, inputs: number[][] | number[]): number[][] {
+  const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));
+  return tf.tidy(() => model.apply(tf.tensor2d(rows, [rows.length, model.inputDim])).arraySync());
 }
 
 function indexTensor(inputs: number[][] | number[], n: number): Tensor1D {

@@ -126,23 +126,8 @@ export const HYDROGEN3D_PRESETS: Record<string, ExperimentConfig> = {
     depth: 2,
     quadRadius: 60,
   },
-  paper: {
-    ...HYDROGEN3D_BASE,
-    modes: 30,
-    steps: 500000,
-    lr: 1e-4,
-    optimizer: "rmsprop",
-    warmup: 0,
-    frequencies: 1024,
-    width: 128,
-    radial: false,
-    envelope: "none",
-    kinetic: "fd",
-    representation: "importance",
-    densityMixture: "",
-    initScale: 1,
-    evalEvery: 10000,
-  },
+  // The reference recipe is the same for 3-D, with 30 modes (n ≤ 4).
+  paper: { ...HYDROGEN2D_PRESETS.paper, modes: 30 },
 };
 
 /** The 3-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a spherical quadrature. */
