@@ -12,7 +12,7 @@ import { initBackend } from "./backend.ts";
 import { CliError, type FlagSpec, type FlagValues } from "./cli.ts";
 import { gaussianDensity, gaussianMixtureDensity } from "./densities.ts";
 import { EnvelopeModel } from "./envelope.ts";
-import { eigenReport, type SpectralReport } from "./evaluate.ts";
+import { eigenReport, type SpectralReport, weightedGram } from "./evaluate.ts";
 import { ensureWritableDir, writeJson } from "./io.ts";
 import { columns, matmul, type Matrix, procrustes } from "./linalg.ts";
 import { Mlp, type Model } from "./models.ts";
@@ -470,6 +470,7 @@ export async function evaluateExperiment(
   angle: number[];
   blocks: number[][];
   quadrature: Quadrature;
+  gram: Matrix;
 }> {
   const states = problem.spectrum.states(config.modes);
   const blocks = degenerateBlocks(states);
@@ -500,7 +501,8 @@ export async function evaluateExperiment(
       angleDistance: angle[l],
     };
   });
-  return { report, modes, angle, blocks, quadrature };
+  const gram = weightedGram(psi, psi, quadrature.weights);
+  return { report, modes, angle, blocks, quadrature, gram };
 }
 
 /** Drops CSV rows of steps after `step` (logged after the checkpoint a run resumes from). */
@@ -601,20 +603,10 @@ async function writePictures(
 }
 
 /** Orthogonality matrix |C − I| of the learned functions on the quadrature. */
-async function orthogonalityMatrix(
-  op: SchrodingerOperator,
-  model: Model,
-  q: Quadrature,
-): Promise<Matrix> {
-  const { f, density } = await op.evaluateAt(model, q.points);
-  const L = f[0].length;
-  const g = Array.from({ length: L }, () => new Array<number>(L).fill(0));
-  f.forEach((row, i) => {
-    const w = q.weights[i] * density[i];
-    for (let a = 0; a < L; a++) for (let b = 0; b < L; b++) g[a][b] += w * row[a] * row[b];
-  });
-  return g.map((row, a) =>
-    row.map((v, b) => Math.abs(v / Math.sqrt(g[a][a] * g[b][b]) - (a === b ? 1 : 0)))
+/** |C − I| for the normalised Gram matrix C of the learned functions. */
+function orthogonalityMatrix(gram: Matrix): Matrix {
+  return gram.map((row, a) =>
+    row.map((v, b) => Math.abs(v / Math.sqrt(gram[a][a] * gram[b][b]) - (a === b ? 1 : 0)))
   );
 }
 
@@ -716,7 +708,7 @@ export async function runExperiment(
     last: trainer.history[trainer.history.length - 1],
     history: trainer.history,
   };
-  const { report, modes, blocks, quadrature } = await evaluateExperiment(
+  const { report, modes, blocks, gram, quadrature } = await evaluateExperiment(
     problem,
     config,
     op,
@@ -746,7 +738,7 @@ export async function runExperiment(
     await writePictures(config.out, problem, config, op, model, blocks, modes, result.history);
     writePng(
       `${config.out}/orthogonality.png`,
-      matrixHeatmap(await orthogonalityMatrix(op, model, quadrature), {
+      matrixHeatmap(orthogonalityMatrix(gram), {
         title: "|C - I| of learned modes",
       }),
     );
