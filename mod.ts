@@ -16,6 +16,7 @@
  */
 export * from "./lib/backend.ts";
 export * from "./lib/random.ts";
+export * from "./lib/quasirandom.ts";
 export * from "./lib/linalg.ts";
 export * from "./lib/nesting.ts";
 export * from "./lib/nested_lora.ts";

@@ -3,20 +3,25 @@
  * 256 Fourier frequencies (scale 0.1), batch 512, Gaussian sampling (s = 16), T = 100·(−H),
  * sequential nesting, RMSprop — with the `fd` and `forward` kinetic terms, and, when Debian's PyTorch
  * is installed, the same step of the PyTorch peer (../shared/peer/torch_hydrogen_step.py, 2 threads),
- * printed side by side as a ratio.
+ * printed side by side as a ratio. Our step runs data-parallel over `--workers` replicas (default:
+ * one per core, the training default). `--scaling` prints the README's scaling table instead.
  *
  *   deno run --allow-read --allow-run=/usr/bin/python3 bench/hydrogen_step.ts [--steps 10]
+ *   deno run --allow-read --allow-run=/usr/bin/python3 bench/hydrogen_step.ts --scaling
  *
  * @module
  */
 import {
-  coulombPotential,
-  gaussianDensity,
+  buildModel,
+  buildOperator,
+  type ExperimentConfig,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
   initBackend,
-  Mlp,
   Rng,
-  SchrodingerOperator,
   Trainer,
+  trainerOptions,
+  WorkerPool,
 } from "../mod.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
@@ -25,8 +30,13 @@ const FLAGS = {
   batch: { type: "integer", min: 2, description: "batch size" },
   frequencies: { type: "integer", min: 1, description: "Fourier frequencies" },
   width: { type: "integer", min: 1, description: "hidden width" },
+  workers: { type: "integer", min: 1, description: "data-parallel replicas (Workers)" },
   steps: { type: "integer", min: 1, description: "timed steps" },
   warmup: { type: "integer", min: 0, description: "untimed steps first" },
+  scaling: {
+    type: "boolean",
+    description: "print the scaling table (batch 256…8192, modes 4…64, workers 1…2) instead",
+  },
   peer: { type: "boolean", description: "also time the PyTorch peer when it is installed" },
   python: { type: "string", description: "Debian's system python3 with python3-torch" },
 } as const;
@@ -35,8 +45,10 @@ const DEFAULTS = {
   batch: 512,
   frequencies: 256,
   width: 128,
+  workers: Math.max(1, navigator.hardwareConcurrency ?? 1),
   steps: 10,
   warmup: 2,
+  scaling: false,
   peer: true,
   python: "/usr/bin/python3",
 };
@@ -46,38 +58,41 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function ourStep(v: typeof DEFAULTS, kinetic: string): Promise<number> {
-  const rng = new Rng(0);
-  const model = new Mlp({
-    inputDim: 2,
-    outputs: v.modes,
-    hidden: [v.width, v.width, v.width],
-    disjoint: true,
-    fourier: { frequencies: v.frequencies, scale: 0.1 },
-    rng,
-  });
-  const op = new SchrodingerOperator({
-    dim: 2,
-    potential: coulombPotential(),
-    density: gaussianDensity({ dim: 2, std: 16 }),
-    scale: 100,
+/** The canonical step as an experiment config: the reference recipe without the EMA. */
+function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig {
+  return {
+    ...HYDROGEN2D_PRESETS.paper,
+    modes: v.modes,
+    batch: v.batch,
+    frequencies: v.frequencies,
+    width: v.width,
     kinetic,
-    fdEpsilon: 0.01,
-  });
-  const trainer = new Trainer({ operator: op, model }, {
+    workers: v.workers,
+    ema: 0,
     steps: 1000,
-    batchSize: v.batch,
-    nesting: "sequential",
-    optimizer: { name: "rmsprop", alpha: 0.999, epsilon: 1e-10 },
-    lr: 1e-4,
-    rng,
-  });
+  };
+}
+
+async function ourStep(v: typeof DEFAULTS, kinetic: string): Promise<number> {
+  const problem = hydrogen2dProblem();
+  const config = canonicalConfig(v, kinetic);
+  const rng = new Rng(0);
+  const model = buildModel(problem, config, rng);
+  const trainer = new Trainer(
+    { operator: buildOperator(problem, config), model },
+    trainerOptions(config, rng),
+  );
+  const pool = v.workers > 1
+    ? await WorkerPool.create(trainer, { workers: v.workers, spec: problem.spec!, config })
+    : null;
+  if (pool) trainer.useGradientSource(pool);
   const times: number[] = [];
   for (let i = 0; i < v.warmup + v.steps; i++) {
     const t0 = performance.now();
     await trainer.step();
     if (i >= v.warmup) times.push(performance.now() - t0);
   }
+  pool?.close();
   trainer.dispose();
   model.dispose();
   return median(times);
@@ -124,6 +139,34 @@ async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped:
   return { ms: JSON.parse(line).ms_per_step_median };
 }
 
+/** One row per configuration: ours on 1 and on all replicas (forward Laplacian) and the peer. */
+async function scalingTable(v: typeof DEFAULTS): Promise<void> {
+  const cores = Math.max(2, DEFAULTS.workers);
+  const configs = [
+    ...[256, 512, 1024, 2048, 4096, 8192].map((batch) => ({ ...v, batch, modes: 16 })),
+    ...[4, 8, 32, 64].map((modes) => ({ ...v, modes, batch: 512 })),
+  ];
+  console.log(
+    `| batch | modes | 1 worker (ms) | ${cores} workers (ms) | speed-up | PyTorch 2 threads (ms) | ours/PyTorch |`,
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const c of configs) {
+    // Fewer timed steps for big steps: about the work of 10 canonical steps, at least 2.
+    const work = (c.batch / 512) * (c.modes / 16);
+    const run = { ...c, steps: Math.max(2, Math.round(v.steps / work)), warmup: 1 };
+    const one = await ourStep({ ...run, workers: 1 }, "forward");
+    const all = await ourStep({ ...run, workers: cores }, "forward");
+    const peer = v.peer ? await peerStep(run) : { skipped: "--no-peer" };
+    const p = "ms" in peer ? peer.ms.toFixed(1) : "—";
+    const ratio = "ms" in peer ? (all / peer.ms).toFixed(2) : "—";
+    console.log(
+      `| ${c.batch} | ${c.modes} | ${one.toFixed(1)} | ${all.toFixed(1)} | ${
+        (one / all).toFixed(2)
+      }× | ${p} | ${ratio} |`,
+    );
+  }
+}
+
 await runMain(async () => {
   const cli = parseCli(Deno.args, {
     flags: FLAGS,
@@ -134,15 +177,17 @@ await runMain(async () => {
   if (cli.help) return console.log(cli.helpText);
   const v = cli.values as typeof DEFAULTS;
   const info = await initBackend();
+  if (v.scaling) return await scalingTable(v);
   console.log(
     `2-D hydrogen step: ${v.modes} disjoint 3×${v.width} softplus MLPs, ${v.frequencies} Fourier ` +
-      `frequencies, batch ${v.batch}; ${info.backend}, SIMD ${info.simd}, ${info.threads} thread`,
+      `frequencies, batch ${v.batch}; ${info.backend}, SIMD ${info.simd}, ${v.workers} replica(s) ` +
+      `of ${info.threads} thread`,
   );
   const fd = await ourStep(v, "fd");
   const forward = await ourStep(v, "forward");
   const peer = v.peer ? await peerStep(v) : { skipped: "--no-peer" };
-  const rows: [string, number][] = [["neuralsvd, fd Laplacian", fd], [
-    "neuralsvd, forward Laplacian (exact)",
+  const rows: [string, number][] = [[`neuralsvd, fd Laplacian, ${v.workers} replica(s)`, fd], [
+    `neuralsvd, forward Laplacian (exact), ${v.workers} replica(s)`,
     forward,
   ]];
   if ("ms" in peer) rows.push(["PyTorch peer, fd Laplacian, 2 threads", peer.ms]);

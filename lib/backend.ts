@@ -7,6 +7,14 @@
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { setWasmPaths } from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
 import { registerFastGradients } from "./gradients.ts";
+import {
+  assertThreadsPossible,
+  checkThreadCount,
+  MAX_WASM_THREADS,
+  withThreadedWasm,
+} from "./wasm_threads.ts";
+
+export { MAX_WASM_THREADS };
 
 /** The backends the toolkit can run on. */
 export const BACKEND_NAMES = ["wasm", "webgpu", "cpu"] as const;
@@ -30,9 +38,23 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Backend to use; default `wasm`. */
   backend?: string;
+  /**
+   * Threads for the WASM backend's XNNPACK kernels (matMul and a few other ops), an integer from 1
+   * to {@linkcode MAX_WASM_THREADS}; default 1, the single-threaded SIMD build. More than 1 loads
+   * tfjs's threaded-SIMD build with that many pthreads (Deno workers); other backends allow only 1.
+   * A process keeps one WASM thread count until {@linkcode shutdownBackend}.
+   */
+  threads?: number;
 }
 
 let current: BackendInfo | undefined;
+/** Threads requested for, and used by, the WASM backend instance tfjs holds, once created. */
+let wasmThreads: { requested: number; inUse: number } | undefined;
+
+/** Whether tfjs holds an initialised instance of `name` (unlike `tf.findBackend`, starts none). */
+function hasInstance(name: string): boolean {
+  return name in tf.engine().registry;
+}
 
 /** Throws when `name` is not a backend the toolkit knows. */
 export function parseBackendName(name: string): BackendName {
@@ -73,9 +95,28 @@ async function initWebGpu(): Promise<boolean> {
   return adapter.isFallbackAdapter === true;
 }
 
+/** Throws unless `threads` can be used with `backend` in this process. */
+function checkThreads(backend: BackendName, threads: number): void {
+  checkThreadCount(threads);
+  if (threads > 1 && backend !== "wasm") {
+    throw new RangeError(
+      `Invalid thread count ${threads}: the ${backend} backend runs 1 thread, only wasm runs more`,
+    );
+  }
+  if (backend !== "wasm" || !hasInstance("wasm")) return;
+  const running = wasmThreads?.requested ?? 1;
+  if (running !== threads) {
+    throw new RangeError(
+      `Invalid thread count ${threads}: the wasm backend of this process already runs ` +
+        `${running} thread${running === 1 ? "" : "s"}; call shutdownBackend() first`,
+    );
+  }
+}
+
 /**
- * Selects and initialises a backend (idempotent for the same name). The WASM backend needs only
- * `--allow-read`; it runs single-threaded with SIMD under Deno.
+ * Selects and initialises a backend (idempotent for the same name and thread count). The WASM
+ * backend needs only `--allow-read`; it runs single-threaded with SIMD under Deno unless
+ * `threads` asks for more (see {@linkcode InitBackendOptions.threads}).
  *
  * @example Start the default engine
  * ```ts
@@ -83,31 +124,84 @@ async function initWebGpu(): Promise<boolean> {
  * const info = await initBackend({ backend: "wasm" });
  * console.log(info.backend, info.simd); // "wasm" true
  * ```
+ *
+ * @example Two WASM threads (a script using them still exits by itself)
+ * ```ts
+ * import { initBackend, shutdownBackend } from "./backend.ts";
+ * await shutdownBackend(); // only needed when this process already started wasm with 1 thread
+ * const info = await initBackend({ backend: "wasm", threads: 2 });
+ * console.log(info.threads); // 2
+ * await shutdownBackend(); // optional: stops the threads now
+ * ```
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const backend = parseBackendName(options.backend ?? "wasm");
-  if (current?.backend === backend && tf.getBackend() === backend) return current;
+  const threads = options.threads ?? 1;
+  checkThreads(backend, threads);
+  if (
+    current?.backend === backend && current.threads === threads && tf.getBackend() === backend
+  ) return current;
   tf.enableProdMode();
   registerFastGradients();
   let fallbackAdapter: boolean | undefined;
+  let threadsInUse = 1;
   if (backend === "wasm") {
     const dir = wasmDirectory();
+    if (threads > 1) assertThreadsPossible(threads, dir);
     assertReadPermission(dir);
     setWasmPaths(dir.href, true);
   } else if (backend === "webgpu") {
     fallbackAdapter = await initWebGpu();
   }
-  const ok = await tf.setBackend(backend);
+  let ok: boolean;
+  if (backend === "wasm" && threads > 1 && !hasInstance("wasm")) {
+    ok = false;
+    const inUse = await withThreadedWasm(threads, async () => {
+      ok = await tf.setBackend(backend);
+    });
+    if (ok) wasmThreads = { requested: threads, inUse };
+  } else {
+    ok = await tf.setBackend(backend);
+  }
   if (!ok) throw new Error(`The ${backend} backend failed to initialise`);
   await tf.ready();
+  if (backend === "wasm") threadsInUse = wasmThreads?.inUse ?? 1;
   const simd = backend === "wasm" && tf.env().getBool("WASM_HAS_SIMD_SUPPORT") === true;
   current = {
     backend,
     simd,
-    threads: 1,
+    threads: threadsInUse,
     ...(fallbackAdapter === undefined ? {} : { fallbackAdapter }),
   };
   return current;
+}
+
+/**
+ * Disposes the backend instances tfjs holds (terminating WASM pthreads) and re-registers their
+ * factories, so that a later {@linkcode initBackend} starts afresh, e.g. with another thread count.
+ * Tensors created before are invalid afterwards. Scripts need not call it to exit: WASM pthreads
+ * never keep a Deno process alive.
+ *
+ * @example Switch from 1 to 2 WASM threads
+ * ```ts
+ * import { initBackend, shutdownBackend } from "./backend.ts";
+ * await initBackend();
+ * await shutdownBackend();
+ * console.log((await initBackend({ threads: 2 })).threads); // 2
+ * await shutdownBackend();
+ * ```
+ */
+export async function shutdownBackend(): Promise<void> {
+  await Promise.resolve(); // async for future backends; tf.ready() would start one
+  const engine = tf.engine();
+  for (const name of BACKEND_NAMES) {
+    const entry = engine.registryFactory[name];
+    if (!hasInstance(name) || !entry) continue;
+    tf.removeBackend(name);
+    tf.registerBackend(name, entry.factory, entry.priority);
+  }
+  wasmThreads = undefined;
+  current = undefined;
 }
 
 /** The backend chosen by the last {@linkcode initBackend} call, if any. */

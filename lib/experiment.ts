@@ -10,7 +10,12 @@ import { degenerateBlocks } from "../operators/analytic.ts";
 import { type Potential, SchrodingerOperator } from "../operators/schrodinger.ts";
 import { initBackend } from "./backend.ts";
 import { CliError, type FlagSpec, type FlagValues } from "./cli.ts";
-import { gaussianDensity, gaussianMixtureDensity } from "./densities.ts";
+import {
+  gaussianDensity,
+  gaussianMixtureDensity,
+  SAMPLING_METHODS,
+  type SamplingMethod,
+} from "./densities.ts";
 import { EnvelopeModel } from "./envelope.ts";
 import { eigenReport, type SpectralReport, weightedGram } from "./evaluate.ts";
 import { ensureWritableDir, writeJson } from "./io.ts";
@@ -70,12 +75,16 @@ export interface ExperimentConfig {
   optimizer: string;
   /** RMSprop smoothing α. */
   alpha: number;
+  /** Optimiser ε added to the root-mean-square denominator (0: 1e-8 for Adam, 1e-10 for RMSprop). */
+  epsilon?: number;
   /** `cosine` or `constant`. */
   schedule: string;
   /** Linear warm-up steps. */
   warmup: number;
   /** `sequential`, `joint` or `none`. */
   nesting: string;
+  /** Sequential nesting's over-deflation δ ≥ 1 (1: the reference's masks). */
+  deflation: number;
   /** Gram estimator: `split` halves (unbiased) or `full` batch (lower variance, O(1/B) bias). */
   estimator: string;
   /** Parameter EMA decay (0: off). */
@@ -100,6 +109,8 @@ export interface ExperimentConfig {
   densityMixture: string;
   /** `importance` (the network is f = ψ/√p) or `psi` (the network is ψ). */
   representation: string;
+  /** `random` (independent draws) or `quasirandom` (randomised quasi-Monte Carlo batches). */
+  sampling: string;
   /** Fourier frequencies (0: none). */
   frequencies: number;
   /** Scale of the Fourier frequencies. */
@@ -130,6 +141,8 @@ export interface ExperimentConfig {
   resume?: string;
   /** Data-parallel replicas (Workers plus the main thread); 0: one per core. */
   workers: number;
+  /** WASM threads of each replica (tfjs's threaded-SIMD build; 1: the single-threaded one). */
+  threads?: number;
   /** Minutes between checkpoints (with an output directory). */
   checkpointMinutes: number;
   /** Stop after this many steps of this invocation, with a checkpoint (0: run to the end). */
@@ -144,6 +157,11 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   lr: { type: "number", min: 0, exclusiveMin: true, description: "base learning rate" },
   optimizer: { type: "string", choices: ["adam", "rmsprop", "sgd"], description: "optimiser" },
   alpha: { type: "number", min: 0, max: 1, description: "RMSprop smoothing α" },
+  epsilon: {
+    type: "number",
+    min: 0,
+    description: "optimiser ε in the denominator (0: 1e-8 Adam, 1e-10 RMSprop)",
+  },
   schedule: {
     type: "string",
     choices: ["cosine", "constant"],
@@ -151,6 +169,12 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   warmup: { type: "integer", min: 0, description: "linear warm-up steps" },
   nesting: { type: "string", choices: ["sequential", "joint", "none"], description: "nesting" },
+  deflation: {
+    type: "number",
+    min: 1,
+    description:
+      "sequential nesting: weight of learned modes in later modes' gradients (>1 repels)",
+  },
   estimator: {
     type: "string",
     choices: ["split", "full"],
@@ -174,6 +198,11 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     choices: ["importance", "psi"],
     description: "the network is f = ψ/√p (importance) or ψ itself (psi)",
+  },
+  sampling: {
+    type: "string",
+    choices: SAMPLING_METHODS,
+    description: "batches drawn independently or as randomised quasi-Monte Carlo sets",
   },
   frequencies: { type: "integer", min: 0, description: "Fourier frequencies (0: none)" },
   fourierScale: { type: "number", min: 0, exclusiveMin: true, description: "Fourier scale" },
@@ -215,6 +244,13 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     optional: true,
     description: "continue from the checkpoints of this earlier --out directory",
+  },
+  threads: {
+    type: "integer",
+    min: 1,
+    max: 8,
+    description:
+      "WASM threads per replica (threaded XNNPACK kernels; see the README's speed notes)",
   },
   workers: {
     type: "integer",
@@ -325,6 +361,9 @@ export function buildOperator(
       ? gaussianMixtureDensity({ dim: problem.dim, stds: mixtureStds(config) })
       : gaussianDensity({ dim: problem.dim, std: config.densityStd }),
     representation: config.representation,
+    sampling: config.sampling as SamplingMethod,
+    // Every split half of every replica's shard is made of whole blocks (see sampleBlocks).
+    sampleBlocks: config.batch % (2 * replicaCount(config)) === 0 ? 2 * replicaCount(config) : 2,
     scale: config.scale,
     shift: config.shift,
     kinetic: config.kinetic,
@@ -351,11 +390,12 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
     steps: config.steps,
     batchSize: config.batch,
     nesting: config.nesting,
+    deflation: config.nesting === "sequential" ? config.deflation : undefined,
     estimator: config.estimator as "split" | "full",
     optimizer: {
       name: config.optimizer,
       alpha: config.alpha,
-      epsilon: config.optimizer === "rmsprop" ? 1e-10 : 1e-8,
+      epsilon: config.epsilon ? config.epsilon : config.optimizer === "rmsprop" ? 1e-10 : 1e-8,
     },
     lr: config.lr,
     schedule: config.schedule,
@@ -415,6 +455,11 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
     throw new CliError(
       `Invalid value "${config.envelope}" for --envelope: with --density-mixture the envelope needs ` +
         `--representation psi (its 1/√p factor is for a single Gaussian)`,
+    );
+  }
+  if (config.deflation !== 1 && config.nesting !== "sequential") {
+    throw new CliError(
+      `Invalid value "${config.deflation}" for --deflation: only sequential nesting over-deflates (got --nesting ${config.nesting})`,
     );
   }
   if (config.batch % 2 !== 0) {
@@ -622,7 +667,7 @@ export async function runExperiment(
   const log = meta.log ?? ((line: string) => console.log(line));
   validateConfig(problem, config);
   if (config.out) ensureWritableDir(config.out);
-  const info = await initBackend({ backend: config.backend });
+  const info = await initBackend({ backend: config.backend, threads: config.threads ?? 1 });
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
   const op = buildOperator(problem, config);

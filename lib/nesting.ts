@@ -25,6 +25,15 @@ export interface NestingMaskOptions {
   nesting?: string;
   /** Joint-nesting weights w_1..w_L, all positive; default 1/L each (the reference). */
   weights?: number[];
+  /**
+   * Sequential nesting only: the weight δ ≥ 1 of the earlier modes' Gram terms in a later mode's
+   * gradient, M_{lk} = δ for l < k (default 1, the reference). With δ = 1 a mode feels no force
+   * along the directions of modes already learned (the deflated operator is zero there: noise makes
+   * modes drift into them and stall); δ > 1 (over-deflation) turns each learned direction φ_j into a
+   * repelling one with curvature (δ − 1)·λ_j. The minimiser is unchanged: the cross Gram terms vanish
+   * at the solution.
+   */
+  deflation?: number;
 }
 
 /** Throws unless `name` is a known nesting scheme. */
@@ -46,7 +55,8 @@ export function assertModes(modes: number): void {
 
 /**
  * Masks for L modes. Joint nesting: m_l = Σ_{k≥l} w_k, M_{ll'} = min(m_l, m_l'). Sequential:
- * m = 1, M_{lk} = 1 iff l ≤ k (mode k sees modes 1..k; acts through the gradient only). None: all ones.
+ * m = 1, M_{kk} = 1, M_{lk} = δ (`deflation`, default 1) for l < k (mode k sees modes 1..k; acts
+ * through the gradient only). None: all ones.
  *
  * @example
  * ```ts
@@ -65,12 +75,21 @@ export function nestingMasks(modes: number, options: NestingMaskOptions = {}): N
       matrix: Array.from({ length: L }, () => new Array(L).fill(1)),
     };
   }
+  const deflation = options.deflation ?? 1;
+  if (!(deflation >= 1) || !Number.isFinite(deflation)) {
+    throw new RangeError(`Invalid deflation ${deflation}: it must be a number ≥ 1`);
+  }
+  if (deflation !== 1 && nesting !== "sequential") {
+    throw new RangeError(
+      `Invalid deflation ${deflation} with ${nesting} nesting: only sequential nesting has one`,
+    );
+  }
   if (nesting === "sequential") {
     return {
       vector: new Array(L).fill(1),
       matrix: Array.from(
         { length: L },
-        (_, l) => Array.from({ length: L }, (_, k) => (l <= k ? 1 : 0)),
+        (_, l) => Array.from({ length: L }, (_, k) => (l < k ? deflation : l === k ? 1 : 0)),
       ),
     };
   }

@@ -33,7 +33,7 @@ function flat(tensors: { dataSync(): unknown; size: number }[]): Float32Array {
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   if (msg.type === "init") {
-    await initBackend({ backend: "wasm" });
+    await initBackend({ backend: "wasm", threads: msg.config.threads ?? 1 });
     const problem = problemFromSpec(msg.spec);
     const rng = new Rng(msg.config.seed);
     model = buildModel(problem, msg.config, rng);

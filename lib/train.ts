@@ -45,6 +45,8 @@ export interface TrainOptions {
   nesting?: string;
   /** Joint-nesting weights; default 1/L each. */
   weights?: number[];
+  /** Sequential nesting's over-deflation δ ≥ 1 (see `NestingMaskOptions.deflation`); default 1. */
+  deflation?: number;
   /** EVD Gram estimator; default `split` (unbiased), forced to `full` on population batches. */
   estimator?: GramEstimator;
   /** Optimiser name or settings; default Adam. */
@@ -241,6 +243,7 @@ export class Trainer {
       modes,
       nesting: options.nesting ?? "joint",
       weights: options.weights,
+      deflation: options.deflation,
       estimator,
     });
     this.variables = models.flatMap((m) => m.variables);

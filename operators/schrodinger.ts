@@ -14,7 +14,12 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor2D, Tensor3D } from "../lib/types.ts";
-import type { SamplingDensity } from "../lib/densities.ts";
+import {
+  sampleQuasiRandom,
+  SAMPLING_METHODS,
+  type SamplingDensity,
+  type SamplingMethod,
+} from "../lib/densities.ts";
 import { eigenReport, type SpectralReport } from "../lib/evaluate.ts";
 import type { Jet, Model } from "../lib/models.ts";
 import type { EigenEvaluation, EigenOperator, OperatorBatch } from "../lib/operator.ts";
@@ -75,6 +80,18 @@ export interface SchrodingerOptions {
    * derivatives of p at all (any density works, e.g. a mixture).
    */
   representation?: string;
+  /**
+   * How batches are drawn: `random` (default; independent draws) or `quasirandom` (randomised
+   * quasi-Monte Carlo, see `sampleQuasiRandom`: unbiased, much lower variance; needs a density with
+   * `fromUniform`).
+   */
+  sampling?: SamplingMethod;
+  /**
+   * Independent quasi-random blocks per batch (default 2, the split halves). Data-parallel runs
+   * shard a batch into replicas that each split their shard in halves: use 2 × replicas so every
+   * half is made of whole blocks.
+   */
+  sampleBlocks?: number;
 }
 
 /** What a model represents for a {@linkcode SchrodingerOperator}. */
@@ -125,6 +142,10 @@ export class SchrodingerOperator implements EigenOperator {
   readonly fdEpsilon: number;
   /** `importance` (model = f) or `psi` (model = ψ, f = ψ/√p). */
   readonly representation: typeof REPRESENTATIONS[number];
+  /** How batches are drawn. */
+  readonly sampling: SamplingMethod;
+  /** Independent quasi-random blocks per batch. */
+  readonly sampleBlocks: number;
 
   /** Validates the settings. */
   constructor(options: SchrodingerOptions) {
@@ -154,6 +175,24 @@ export class SchrodingerOperator implements EigenOperator {
     this.representation = rep as typeof REPRESENTATIONS[number];
     if (!(this.fdEpsilon > 0)) {
       throw new RangeError(`Invalid finite-difference step ${this.fdEpsilon}: it must be positive`);
+    }
+    const sampling = options.sampling ?? "random";
+    if (!(SAMPLING_METHODS as readonly string[]).includes(sampling)) {
+      throw new RangeError(
+        `Unknown sampling "${sampling}": allowed values are ${SAMPLING_METHODS.join(", ")}`,
+      );
+    }
+    if (sampling === "quasirandom" && !this.density.fromUniform) {
+      throw new RangeError(
+        `Invalid sampling "quasirandom": density ${this.density.name} has no fromUniform map; use "random"`,
+      );
+    }
+    this.sampling = sampling;
+    this.sampleBlocks = options.sampleBlocks ?? 2;
+    if (!Number.isInteger(this.sampleBlocks) || this.sampleBlocks <= 0) {
+      throw new RangeError(
+        `Invalid sample block count ${this.sampleBlocks}: it must be a positive integer`,
+      );
     }
   }
 
@@ -226,7 +265,16 @@ export class SchrodingerOperator implements EigenOperator {
 
   /** B points from the density, with the potential and density terms prepared. */
   sample(rng: Rng, batchSize: number): OperatorBatch {
-    return this.#upload(this.#prepare(this.density.sample(rng, batchSize), batchSize));
+    if (this.sampling === "random") {
+      return this.#upload(this.#prepare(this.density.sample(rng, batchSize), batchSize));
+    }
+    if (batchSize % this.sampleBlocks !== 0) {
+      throw new RangeError(
+        `Invalid batch size ${batchSize}: quasi-random batches are made of ${this.sampleBlocks} blocks, so it must be a multiple of ${this.sampleBlocks}`,
+      );
+    }
+    const x = sampleQuasiRandom(this.density, rng, { count: batchSize, blocks: this.sampleBlocks });
+    return this.#upload(this.#prepare(x, batchSize));
   }
 
   /** A batch at n points given row-major (n×d) — e.g. a shard of another batch. */

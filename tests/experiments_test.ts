@@ -172,6 +172,16 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
     ],
     ["hydrogen3d", ["--potential", "yukawa"], /Unknown flag --potential/],
     [
+      "hydrogen3d",
+      ["--sampling", "sobol"],
+      /Invalid value "sobol" for --sampling: allowed values are random, quasirandom/,
+    ],
+    [
+      "hydrogen2d",
+      ["--deflation", "0.5"],
+      /Invalid value "0.5" for --deflation: expected a number ≥ 1/,
+    ],
+    [
       "oscillator",
       ["--omegas", "1,2,3"],
       /Invalid value "1,2,3" for --omegas: give one frequency or 2/,

@@ -47,6 +47,43 @@ Deno.test("nestingMasks gives the joint, sequential and plain masks", () => {
   });
 });
 
+Deno.test("nestingMasks over-deflates earlier modes in sequential nesting", () => {
+  assert.deepEqual(nestingMasks(3, { nesting: "sequential", deflation: 2 }).matrix, [
+    [1, 2, 2],
+    [0, 1, 2],
+    [0, 0, 1],
+  ]);
+  assert.match(
+    thrown(() => nestingMasks(2, { nesting: "sequential", deflation: 0.5 })).message,
+    /Invalid deflation 0.5: it must be a number ≥ 1/,
+  );
+  assert.match(
+    thrown(() => nestingMasks(2, { nesting: "joint", deflation: 2 })).message,
+    /Invalid deflation 2 with joint nesting: only sequential nesting has one/,
+  );
+});
+
+Deno.test("nestedLoraEvdGradient: over-deflation repels a later mode from a learned one", () => {
+  // T = diag(3, 2, 1) on 3 points (uniform measure): the learned mode is f₁ = √(3·3)·e₁; mode 2
+  // starts as ε·e₁ + s·e₂. Its output gradient's e₁ entry is −4ε + 4δε + (4/9)ε(ε² + s²): no
+  // restoring force at first order for δ = 1, 4(δ − 1)ε for δ > 1.
+  const eps = 0.05, s = 0.01;
+  const f = [[3, eps], [0, s], [0, 0]];
+  const a = [3, 2, 1];
+  const along = (deflation: number) =>
+    tf.tidy(() => {
+      const ft = tf.tensor2d(f);
+      const tft = tf.tensor2d(f.map((row, i) => row.map((v) => a[i] * v)));
+      const masks = nestingMasks(2, { nesting: "sequential", deflation });
+      const { grad } = nestedLoraEvdGradient(ft, tft, { masks, estimator: "full" });
+      return (grad.arraySync() as number[][])[0][1];
+    });
+  const cubic = (4 / 9) * eps * (eps * eps + s * s);
+  assert.ok(Math.abs(along(1) - cubic) < 1e-6, `δ = 1: ${along(1)} vs ${cubic}`);
+  assert.ok(Math.abs(along(2) - (4 * eps + cubic)) < 1e-5, `δ = 2: ${along(2)}`);
+  assert.ok(Math.abs(along(3) - (8 * eps + cubic)) < 1e-5, `δ = 3: ${along(3)}`);
+});
+
 Deno.test("nestingMasks rejects bad modes, nesting and weights", () => {
   assert.match(
     thrown(() => nestingMasks(0)).message,
