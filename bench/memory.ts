@@ -1,0 +1,91 @@
+/**
+ * Memory of a training run: the process's resident set (and its peak, where /proc is readable), the
+ * main thread's WASM heap and tfjs's live tensor count, sampled every `--every` steps of the default
+ * 2-D hydrogen job (its preset, with `--workers` replicas). The WASM heap of tfjs only ever grows
+ * (RUNTIME.md), so a flat heap after the first samples means the run's memory is bounded.
+ *
+ *   deno run --allow-read bench/memory.ts [--steps 600] [--every 100] [--workers 2]
+ *
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import {
+  buildModel,
+  buildOperator,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
+  initBackend,
+  Rng,
+  Trainer,
+  trainerOptions,
+  WorkerPool,
+} from "../mod.ts";
+import { parseCli, runMain } from "../lib/cli.ts";
+
+const FLAGS = {
+  steps: { type: "integer", min: 1, description: "training steps" },
+  every: { type: "integer", min: 1, description: "sample every this many steps" },
+  workers: { type: "integer", min: 1, description: "data-parallel replicas" },
+} as const;
+const DEFAULTS = { steps: 600, every: 100, workers: 2 };
+
+const MiB = 1024 * 1024;
+
+/** Peak resident set (VmHWM) in MiB, or NaN where /proc is not readable. */
+function peakRssMiB(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    return kb / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Bytes of the WASM backend's linear memory (main thread). */
+function wasmHeapMiB(): number {
+  // deno-lint-ignore no-explicit-any
+  const module = (tf.backend() as any).wasm;
+  return (module?.HEAPU8?.length ?? NaN) / MiB;
+}
+
+await runMain(async () => {
+  const cli = parseCli(Deno.args, {
+    flags: FLAGS,
+    presets: { default: DEFAULTS },
+    usage: "Usage: deno run --allow-read bench/memory.ts [options]",
+  });
+  if (cli.help) return console.log(cli.helpText);
+  const v = cli.values as typeof DEFAULTS;
+  await initBackend();
+  const problem = hydrogen2dProblem();
+  const config = { ...HYDROGEN2D_PRESETS.default, steps: v.steps, workers: v.workers };
+  const rng = new Rng(config.seed);
+  const model = buildModel(problem, config, rng);
+  const trainer = new Trainer(
+    { operator: buildOperator(problem, config), model },
+    trainerOptions(config, rng),
+  );
+  const pool = v.workers > 1
+    ? await WorkerPool.create(trainer, { workers: v.workers, spec: problem.spec!, config })
+    : null;
+  if (pool) trainer.useGradientSource(pool);
+  console.log(
+    `default hydrogen2d job, ${v.workers} replica(s); resident set covers all of them, the WASM heap` +
+      " is the main thread's",
+  );
+  console.log("| step | resident (MiB) | peak resident (MiB) | WASM heap (MiB) | tensors |");
+  console.log("|---|---|---|---|---|");
+  for (let step = 1; step <= v.steps; step++) {
+    await trainer.step();
+    if (step === 1 || step % v.every === 0) {
+      const rss = Deno.memoryUsage().rss / MiB;
+      console.log(
+        `| ${step} | ${rss.toFixed(0)} | ${peakRssMiB().toFixed(0)} | ${
+          wasmHeapMiB().toFixed(0)
+        } | ${tf.memory().numTensors} |`,
+      );
+    }
+  }
+  pool?.close();
+});
