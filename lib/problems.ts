@@ -166,16 +166,17 @@ export function hydrogen3dProblem(): SchrodingerProblem {
 }
 
 // The oscillator shares the hydrogen recipe except where its physics differs: Gaussian decay,
-// energies 2…14 shifted below 16, no cusp (no radius input), a compact support.
+// energies 2…14 shifted below 24, no cusp (no radius input), a compact support.
 const OSCILLATOR_BASE = {
   ...HYDROGEN2D_BASE,
   dim: 2,
   omegas: "1",
   evalGrid: false,
   modes: 28,
-  steps: 2000,
+  steps: 4000,
   scale: 1,
-  shift: 16,
+  // 24, not the reference's 16: the shells above N = 6 stay positive, so no mode sits at T's edge.
+  shift: 24,
   densityStd: 4,
   densityMixture: "",
   fourierScale: 1,
