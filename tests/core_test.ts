@@ -120,6 +120,47 @@ Deno.test("Mlp: disjoint networks equal separate single-output networks", () => 
   net.dispose();
 });
 
+Deno.test("Mlp: mode chunks give the same outputs, jets and gradients", () => {
+  // 7 disjoint modes in chunks of 3 (3 + 3 + 1) against one pass over all of them.
+  const make = (modeChunk: number) =>
+    new Mlp({
+      inputDim: 2,
+      outputs: 7,
+      hidden: [8, 8],
+      disjoint: true,
+      radial: true,
+      fourier: { frequencies: 4, scale: 0.5 },
+      modeChunk,
+      rng: new Rng(11),
+    });
+  const whole = make(100), chunked = make(3);
+  const x = tf.tensor2d([[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]]);
+  const close = (a: tf.Tensor, b: tf.Tensor, what: string) => {
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    const m = tf.tidy(() => tf.max(tf.abs(b)).dataSync()[0]);
+    assert.ok(d <= 1e-6 * Math.max(1, m), `${what}: max difference ${d}`);
+  };
+  tf.tidy(() => {
+    close(chunked.apply(x), whole.apply(x), "apply");
+    const a = chunked.jet(x), b = whole.jet(x);
+    close(a.value, b.value, "jet value");
+    close(a.grad, b.grad, "jet gradient");
+    close(a.lap, b.lap, "jet Laplacian");
+    const grads = (m: Mlp) => tf.variableGrads(() => tf.sum(tf.square(m.apply(x))), m.variables);
+    const ga = grads(chunked), gb = grads(whole);
+    chunked.variables.forEach((v, i) =>
+      close(ga.grads[v.name], gb.grads[whole.variables[i].name], `gradient ${i}`)
+    );
+  });
+  assert.match(
+    thrown(() => new Mlp({ inputDim: 1, outputs: 2, modeChunk: -1, rng: new Rng(0) })).message,
+    /Invalid mode chunk -1: it must be a non-negative integer/,
+  );
+  whole.dispose();
+  chunked.dispose();
+  x.dispose();
+});
+
 Deno.test("Mlp: He-normal weights, zero biases, Fourier features, clear errors", () => {
   const net = new Mlp({
     inputDim: 2,
