@@ -23,7 +23,7 @@ import { coulombPotential, harmonicPotential } from "../operators/schrodinger.ts
 
 const HYDROGEN2D_BASE: ExperimentConfig = {
   modes: 16,
-  steps: 7000,
+  steps: 9000,
   batch: 512,
   lr: 3e-3,
   optimizer: "adam",

@@ -389,6 +389,8 @@ export class Trainer {
     }
     const clip = this.options.clipNorm;
     const scale = clip !== undefined && gradNorm > clip ? clip / gradNorm : 1;
+    // Replicas get the update first, so that their optimiser step overlaps this one.
+    await source?.applied(gradList, { lr, scale });
     if (scale !== 1) {
       const scaled = tf.tidy(() => gradList.map((g) => tf.mul(g, scale)));
       this.optimizer.step(scaled, lr);
@@ -396,7 +398,6 @@ export class Trainer {
     } else {
       this.optimizer.step(gradList, lr);
     }
-    await source?.applied(gradList, { lr, scale });
     tf.dispose(gradList);
     this.ema?.update();
     this.#step = stepNo;
