@@ -10,6 +10,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { createOptimizer, initBackend, Mlp, Rng } from "../mod.ts";
+import { median } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -41,11 +42,6 @@ function flopsPerStep(v: typeof DEFAULTS): number {
   const hidden = 2 * 2 * B * L * h * h;
   const last = 2 * B * L * h;
   return fourier + first + hidden + last + first + 2 * (hidden + last);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function timeSteps(v: typeof DEFAULTS): Promise<number[]> {

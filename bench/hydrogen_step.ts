@@ -12,17 +12,12 @@
  * @module
  */
 import {
-  buildModel,
-  buildOperator,
   type ExperimentConfig,
   HYDROGEN2D_PRESETS,
   hydrogen2dProblem,
   initBackend,
-  Rng,
-  Trainer,
-  trainerOptions,
-  WorkerPool,
 } from "../mod.ts";
+import { median, replicatedTrainer } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -58,11 +53,6 @@ const DEFAULTS = {
   python: "/usr/bin/python3",
 };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 /** The canonical step as an experiment config: the reference recipe without the EMA. */
 function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig {
   return {
@@ -79,27 +69,18 @@ function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig 
 }
 
 async function ourStep(v: typeof DEFAULTS, kinetic: string): Promise<number> {
-  const problem = hydrogen2dProblem();
-  const config = canonicalConfig(v, kinetic);
-  const rng = new Rng(0);
-  const model = buildModel(problem, config, rng);
-  const trainer = new Trainer(
-    { operator: buildOperator(problem, config), model },
-    trainerOptions(config, rng),
+  const { trainer, close } = await replicatedTrainer(
+    hydrogen2dProblem(),
+    canonicalConfig(v, kinetic),
+    { workers: v.workers, seed: 0 },
   );
-  const pool = v.workers > 1
-    ? await WorkerPool.create(trainer, { workers: v.workers, spec: problem.spec!, config })
-    : null;
-  if (pool) trainer.useGradientSource(pool);
   const times: number[] = [];
   for (let i = 0; i < v.warmup + v.steps; i++) {
     const t0 = performance.now();
     await trainer.step();
     if (i >= v.warmup) times.push(performance.now() - t0);
   }
-  pool?.close();
-  trainer.dispose();
-  model.dispose();
+  close();
   return median(times);
 }
 

@@ -9,17 +9,8 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import {
-  buildModel,
-  buildOperator,
-  HYDROGEN2D_PRESETS,
-  hydrogen2dProblem,
-  initBackend,
-  Rng,
-  Trainer,
-  trainerOptions,
-  WorkerPool,
-} from "../mod.ts";
+import { HYDROGEN2D_PRESETS, hydrogen2dProblem, initBackend } from "../mod.ts";
+import { replicatedTrainer } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -49,16 +40,10 @@ await runMain(async () => {
   await initBackend();
   const problem = hydrogen2dProblem();
   const config = { ...HYDROGEN2D_PRESETS.default, steps: v.steps, workers: v.workers };
-  const rng = new Rng(config.seed);
-  const model = buildModel(problem, config, rng);
-  const trainer = new Trainer(
-    { operator: buildOperator(problem, config), model },
-    trainerOptions(config, rng),
-  );
-  const pool = v.workers > 1
-    ? await WorkerPool.create(trainer, { workers: v.workers, spec: problem.spec!, config })
-    : null;
-  if (pool) trainer.useGradientSource(pool);
+  const { trainer, close } = await replicatedTrainer(problem, config, {
+    workers: v.workers,
+    seed: config.seed,
+  });
   console.log(
     `default hydrogen2d job, ${v.workers} replica(s); resident set covers all of them, the WASM heap` +
       " is the main thread's",
@@ -77,5 +62,5 @@ await runMain(async () => {
       console.log(`| ${row.join(" | ")} |`);
     }
   }
-  pool?.close();
+  close();
 });

@@ -20,6 +20,7 @@ import {
   SchrodingerOperator,
   Trainer,
 } from "../mod.ts";
+import { median } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -52,11 +53,6 @@ const DEFAULTS = {
 };
 
 type Result = { threads: number; stepMs: number; matmulMs?: number };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function hydrogenStep(v: typeof DEFAULTS): Promise<number> {
   const rng = new Rng(0);
