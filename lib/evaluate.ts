@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { columns, type Matrix, subspaceDistance } from "./linalg.ts";
+import {
+  columns,
+  type EighResult,
+  generalizedEigh,
+  matmul,
+  type Matrix,
+  subspaceDistance,
+} from "./linalg.ts";
 
 /** One learned mode's numbers. */
 export interface ModeReport {
@@ -21,6 +28,13 @@ export interface ModeReport {
   normRelError?: number;
   /** |rayleigh − target| / |target|. */
   rayleighRelError?: number;
+  /**
+   * The l-th largest Ritz value (EVD): eigenvalue of the Rayleigh–Ritz problem ⟨f, Tf⟩c = λ⟨f, f⟩c
+   * in the span of all L learned functions. Absent when their Gram matrix is singular.
+   */
+  ritz?: number;
+  /** |ritz − target| / |target|. */
+  ritzRelError?: number;
   /** 1 − cos² between the learned and the true function (for the left side in SVD). */
   subspaceDistance?: number;
 }
@@ -35,12 +49,24 @@ export interface SpectralReport {
   meanRayleighRelError?: number;
   /** Mean relative error of the norm estimates (when targets are known). */
   meanNormRelError?: number;
+  /** Mean relative error of the Ritz values (EVD, when targets are known). */
+  meanRitzRelError?: number;
   /** Subspace distance of all L learned columns against the L true ones. */
   subspaceDistanceAll?: number;
   /** Subspace distance per degenerate block (blocks given as lists of mode indices). */
   blockSubspaceDistances?: number[];
   /** Mean of `blockSubspaceDistances`. */
   subspaceDistanceAvg?: number;
+  /**
+   * Rayleigh–Ritz rotation (EVD): the L×L matrix C whose columns combine the learned functions into
+   * the Ritz vectors F·C (B-orthonormal, largest Ritz value first). Absent when the Gram matrix of
+   * the learned functions is singular.
+   */
+  ritzVectors?: Matrix;
+  /** Subspace distance per degenerate block of the Ritz vectors F·C. */
+  ritzBlockSubspaceDistances?: number[];
+  /** Mean of `ritzBlockSubspaceDistances`. */
+  ritzSubspaceDistanceAvg?: number;
 }
 
 /** Weighted inner-product matrix aᵀ diag(w) b (w defaults to uniform 1/n: a mean). */
@@ -77,6 +103,16 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** Subspace distance of the learned against the true columns of each block. */
+function blockDistances(learned: Matrix, truth: Matrix, blocks: number[][]): number[] {
+  return blocks.map((b) =>
+    subspaceDistance(
+      learned.map((row) => b.map((i) => row[i])),
+      truth.map((row) => b.map((i) => row[i])),
+    )
+  );
+}
+
 /** Adds error summaries and subspace distances shared by the EVD and SVD reports. */
 function finishReport(
   modes: ModeReport[],
@@ -89,6 +125,9 @@ function finishReport(
   if (modes.every((m) => m.target !== undefined)) {
     report.meanRayleighRelError = mean(modes.map((m) => m.rayleighRelError!));
     report.meanNormRelError = mean(modes.map((m) => m.normRelError!));
+    if (modes.every((m) => m.ritzRelError !== undefined)) {
+      report.meanRitzRelError = mean(modes.map((m) => m.ritzRelError!));
+    }
   }
   if (truth) {
     const L = modes.length;
@@ -97,12 +136,7 @@ function finishReport(
     });
     report.subspaceDistanceAll = subspaceDistance(learned, columns(truth, 0, L));
     if (blocks) {
-      report.blockSubspaceDistances = blocks.map((b) =>
-        subspaceDistance(
-          learned.map((row) => b.map((i) => row[i])),
-          truth.map((row) => b.map((i) => row[i])),
-        )
-      );
+      report.blockSubspaceDistances = blockDistances(learned, truth, blocks);
       report.subspaceDistanceAvg = mean(report.blockSubspaceDistances);
     }
   }
@@ -151,7 +185,41 @@ export function eigenReport(
     }
     modes.push(m);
   }
-  return finishReport(modes, orthogonalityDeviation(cov), f, options.functions, options.blocks);
+  const ritz = rayleighRitz(quad, cov);
+  ritz?.values.forEach((value, l) => {
+    const m = modes[l];
+    m.ritz = value;
+    if (m.target !== undefined) m.ritzRelError = Math.abs(value - m.target) / Math.abs(m.target);
+  });
+  const report = finishReport(
+    modes,
+    orthogonalityDeviation(cov),
+    f,
+    options.functions,
+    options.blocks,
+  );
+  if (ritz) {
+    report.ritzVectors = ritz.vectors;
+    if (options.functions && options.blocks) {
+      const refined = matmul(f, ritz.vectors);
+      report.ritzBlockSubspaceDistances = blockDistances(
+        refined,
+        options.functions,
+        options.blocks,
+      );
+      report.ritzSubspaceDistanceAvg = mean(report.ritzBlockSubspaceDistances);
+    }
+  }
+  return report;
+}
+
+/** Rayleigh–Ritz pairs in the span of the learned functions; undefined for a singular Gram. */
+function rayleighRitz(quad: Matrix, cov: Matrix): EighResult | undefined {
+  try {
+    return generalizedEigh(quad, cov);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options of {@linkcode singularReport}. */

@@ -284,6 +284,13 @@ export interface ModeSummary {
   rayleighRelError: number;
   /** Relative error of `energyNorm`. */
   normRelError: number;
+  /**
+   * Energy from the l-th Ritz value of the Rayleigh–Ritz problem in the span of all learned modes
+   * (absent when their Gram matrix is singular).
+   */
+  energyRitz?: number;
+  /** Relative error of `energyRitz`. */
+  ritzRelError?: number;
   /** 1 − cos² to the exact eigenfunction. */
   subspaceDistance: number;
   /** 1 − |cos∠| after Procrustes alignment of the degenerate block. */
@@ -312,6 +319,12 @@ export interface ExperimentSummary {
   meanRayleighRelError: number;
   /** Mean relative energy error of the norm estimates. */
   meanNormRelError: number;
+  /** Mean relative energy error of the Ritz values (absent when the Gram matrix is singular). */
+  meanRitzRelError?: number;
+  /** Subspace distance per shell of the Ritz vectors (the learned modes rotated by Rayleigh–Ritz). */
+  ritzShellSubspaceDistances?: number[];
+  /** Mean of `ritzShellSubspaceDistances`. */
+  ritzSubspaceDistanceAvg?: number;
   /** Subspace distance averaged over the degenerate shells. */
   subspaceDistanceAvg: number;
   /** Subspace distance of all L modes. */
@@ -535,7 +548,7 @@ export async function evaluateExperiment(
   const modes = report.modes.map((m, l): ModeSummary => {
     const e = states[l].energy;
     const er = op.toEnergy(m.rayleigh), en = op.toEnergy(m.norm);
-    return {
+    const summary: ModeSummary = {
       mode: l + 1,
       targetEnergy: e,
       energyRayleigh: er,
@@ -545,6 +558,11 @@ export async function evaluateExperiment(
       subspaceDistance: m.subspaceDistance!,
       angleDistance: angle[l],
     };
+    if (m.ritz !== undefined) {
+      summary.energyRitz = op.toEnergy(m.ritz);
+      summary.ritzRelError = Math.abs(summary.energyRitz - e) / Math.abs(e);
+    }
+    return summary;
   });
   const gram = weightedGram(psi, psi, quadrature.weights);
   return { report, modes, angle, blocks, quadrature, gram };
@@ -594,6 +612,14 @@ async function writePictures(
         y: modes.map((m) => m.energyRayleigh),
         marker: "dot",
       },
+      ...(modes.every((m) => m.energyRitz !== undefined)
+        ? [{
+          name: "learned (Ritz)",
+          x: modes.map((m) => m.mode),
+          y: modes.map((m) => m.energyRitz!),
+          marker: "dot" as const,
+        }]
+        : []),
     ], { title: `${problem.title}: energies`, xLabel: "mode", yLabel: "energy E" }),
   );
   const loss = history.filter((_, i) => i % Math.max(1, Math.floor(history.length / 400)) === 0);
@@ -777,6 +803,11 @@ export async function runExperiment(
     orthogonality: report.orthogonality,
     finalLoss: result.last.loss,
   };
+  if (modes.every((m) => m.ritzRelError !== undefined)) {
+    summary.meanRitzRelError = mean(modes.map((m) => m.ritzRelError!));
+    summary.ritzShellSubspaceDistances = report.ritzBlockSubspaceDistances;
+    summary.ritzSubspaceDistanceAvg = report.ritzSubspaceDistanceAvg;
+  }
   log(formatSummary(summary));
   if (config.out) {
     writeJson(`${config.out}/summary.json`, summary);
@@ -800,22 +831,25 @@ export function formatSummary(s: ExperimentSummary): string {
     `(${
       (1000 * s.secondsPerStep).toFixed(0)
     } ms/step) on ${s.backend}; evaluated on ${s.quadrature}`,
-    "mode  true E        E (Rayleigh)   E (norm)      rel.err RQ  rel.err norm  subspace   angle",
+    "mode  true E        E (Rayleigh)   E (norm)      E (Ritz)     rel.err RQ  rel.err norm" +
+    "  rel.err Ritz  subspace   angle",
     ...s.modes.map((m) =>
       [
         String(m.mode).padStart(4),
         m.targetEnergy.toPrecision(6).padStart(12),
         m.energyRayleigh.toPrecision(6).padStart(14),
         m.energyNorm.toPrecision(6).padStart(12),
+        (m.energyRitz?.toPrecision(6) ?? "-").padStart(12),
         m.rayleighRelError.toExponential(2).padStart(11),
         m.normRelError.toExponential(2).padStart(13),
+        (m.ritzRelError?.toExponential(2) ?? "-").padStart(13),
         m.subspaceDistance.toExponential(2).padStart(10),
         m.angleDistance.toExponential(2).padStart(9),
       ].join(" ")
     ),
     `mean relative energy error: Rayleigh ${s.meanRayleighRelError.toExponential(2)}, norm ${
       s.meanNormRelError.toExponential(2)
-    }`,
+    }, Ritz ${s.meanRitzRelError?.toExponential(2) ?? "- (singular Gram matrix)"}`,
     `subspace distance: per-shell average ${s.subspaceDistanceAvg.toExponential(2)} ` +
     `[${s.shellSubspaceDistances.map((x) => x.toExponential(1)).join(", ")}], all ${
       s.subspaceDistanceAll.toExponential(2)
@@ -823,6 +857,13 @@ export function formatSummary(s: ExperimentSummary): string {
       s.orthogonality.toExponential(2)
     }`,
   ];
+  if (s.ritzShellSubspaceDistances) {
+    lines.push(
+      `Ritz vectors: per-shell subspace distance ${s.ritzSubspaceDistanceAvg!.toExponential(2)} [${
+        s.ritzShellSubspaceDistances.map((x) => x.toExponential(1)).join(", ")
+      }]`,
+    );
+  }
   return lines.join("\n");
 }
 

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import {
+  eigenReport,
   eigh,
   EmbeddingMlp,
   formatDuration,
+  generalizedEigh,
   matmul,
   Mlp,
   orthonormalColumns,
@@ -62,6 +64,81 @@ Deno.test("eigh and svd agree with known decompositions", () => {
   back.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - a[i][j]) < 1e-10)));
   assert.ok(r.s.every((s, i) => i === 0 || s <= r.s[i - 1]));
   assert.match(thrown(() => eigh([[1, 2]])).message, /shape 1×2 is not square/);
+});
+
+Deno.test("generalizedEigh solves A c = λ B c with B-orthonormal vectors, largest first", () => {
+  const rng = new Rng(5);
+  const n = 6;
+  const g = Array.from({ length: n }, () => Array.from({ length: n }, () => rng.normal()));
+  const b = matmul(transpose(g), g).map((row, i) => row.map((x, j) => x + (i === j ? 0.5 : 0)));
+  const h = Array.from({ length: n }, () => Array.from({ length: n }, () => rng.normal()));
+  const a = h.map((row, i) => row.map((x, j) => x + h[j][i]));
+  const { values, vectors } = generalizedEigh(a, b);
+  const ac = matmul(a, vectors), bc = matmul(b, vectors);
+  ac.forEach((row, i) =>
+    row.forEach((x, k) => assert.ok(Math.abs(x - values[k] * bc[i][k]) < 1e-9, `A c = λ B c`))
+  );
+  matmul(transpose(vectors), bc).forEach((row, i) =>
+    row.forEach((x, j) => assert.ok(Math.abs(x - (i === j ? 1 : 0)) < 1e-9, "Cᵀ B C = I"))
+  );
+  assert.ok(values.every((v, i) => i === 0 || v <= values[i - 1]));
+  const simple = generalizedEigh([[2, 0], [0, 3]], [[1, 0], [0, 3]]).values;
+  [2, 1].forEach((v, i) => assert.ok(Math.abs(simple[i] - v) < 1e-12, `${simple}`));
+  assert.match(
+    thrown(() => generalizedEigh([[1, 0], [0, 1]], [[1, 0], [0, 0]])).message,
+    /Invalid positive definite matrix: smallest eigenvalue 0/,
+  );
+  assert.match(
+    thrown(() => generalizedEigh([[1]], [[1, 0], [0, 1]])).message,
+    /shapes 1×1 and 2×2/,
+  );
+});
+
+Deno.test("eigenReport: Ritz values undo mixing and bound the eigenvalues from below", () => {
+  // T = Q diag(λ) Qᵀ on 40 points with orthonormal eigenvectors Q; learned F mixes the top 4.
+  const rng = new Rng(9);
+  const n = 40, values = [5, 4, 3, 2, 1, 0.5];
+  const q = orthonormalColumns(
+    Array.from({ length: n }, () => values.map(() => rng.normal())),
+  );
+  const t = matmul(
+    matmul(q, values.map((v, i) => values.map((_, j) => (i === j ? v : 0)))),
+    transpose(q),
+  );
+  const top = q.map((row) => row.slice(0, 4));
+  const mixed = matmul(
+    top,
+    matmul(randomOrthogonal(4, () => rng.normal()), [
+      [2, 0, 0, 0],
+      [0, 1, 0, 0],
+      [0, 0, 0.5, 0],
+      [0, 0, 0, 3],
+    ]),
+  );
+  const weights = new Array(n).fill(1);
+  const blocks = [[0], [1], [2], [3]];
+  const exact = eigenReport(mixed, matmul(t, mixed), {
+    weights,
+    values: values.slice(0, 4),
+    functions: top,
+    blocks,
+  });
+  assert.ok(exact.meanRayleighRelError! > 1e-2, "a mixed basis has wrong Rayleigh quotients");
+  assert.ok(exact.meanRitzRelError! < 1e-12, `Ritz error ${exact.meanRitzRelError}`);
+  assert.ok(exact.subspaceDistanceAvg! > 1e-2);
+  assert.ok(exact.ritzSubspaceDistanceAvg! < 1e-12, `${exact.ritzSubspaceDistanceAvg}`);
+  // A subspace that is not invariant: Ritz values lie below the true ones (Cauchy interlacing).
+  const tilted = mixed.map((row, i) => row.map((x, j) => x + 0.2 * q[i][4 + (j % 2)]));
+  const report = eigenReport(tilted, matmul(t, tilted), { weights, values: values.slice(0, 4) });
+  report.modes.forEach((m, l) => {
+    assert.ok(m.ritz! <= values[l] + 1e-12, `Ritz ${m.ritz} above λ_${l} = ${values[l]}`);
+    assert.ok(m.ritz! > values[l + 2] - 1e-12, `Ritz ${m.ritz} below λ_${l + 2}`);
+  });
+  const singular = eigenReport(mixed.map((row) => [...row.slice(0, 3), 0]), matmul(t, mixed), {
+    weights,
+  });
+  assert.equal(singular.modes[0].ritz, undefined);
+  assert.equal(singular.ritzVectors, undefined);
 });
 
 Deno.test("subspaceDistance and procrustes measure and undo rotations", () => {

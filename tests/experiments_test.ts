@@ -112,6 +112,7 @@ Deno.test("Schrödinger scripts' smoke runs write config, log, summary and pictu
           "modes",
           "meanRayleighRelError",
           "meanNormRelError",
+          "meanRitzRelError",
           "subspaceDistanceAvg",
           "subspaceDistanceAll",
           "orthogonality",
@@ -126,6 +127,8 @@ Deno.test("Schrödinger scripts' smoke runs write config, log, summary and pictu
             "energyRayleigh",
             "energyNorm",
             "rayleighRelError",
+            "energyRitz",
+            "ritzRelError",
             "subspaceDistance",
           ]
         ) {
