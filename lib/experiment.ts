@@ -37,8 +37,8 @@ export interface ProblemSpec {
   dim?: number;
   /** Oscillator frequencies. */
   omegas?: number[];
-  /** Oscillator: evaluate on the METHOD grid. */
-  evalGrid?: boolean;
+  /** Oscillator: evaluation quadrature (`auto`, `grid` or `gauss-hermite`). */
+  evalQuadrature?: string;
 }
 
 /** A Schrödinger problem as the runner needs it. */

@@ -30,7 +30,7 @@ await runMain(async () => {
   const problem = oscillatorProblem(
     dim,
     parseOmegas(v.omegas as string, dim),
-    v.evalGrid as boolean,
+    v.evalQuadrature as string,
   );
   await runExperiment(problem, asConfig(cli.values), { preset: cli.preset });
 });

@@ -45,7 +45,7 @@ const SCRIPTS = [
       oscillatorProblem(
         v.dim as number,
         parseOmegas(v.omegas as string, v.dim as number),
-        v.evalGrid as boolean,
+        v.evalQuadrature as string,
       ),
   },
 ];
@@ -195,6 +195,16 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "1,-2" for --omegas: expected positive numbers/,
     ],
     ["oscillator", ["--shift", "10"], /Invalid value "10" for --shift: mode 28 has energy 14/],
+    [
+      "oscillator",
+      ["--dim", "3", "--eval-quadrature", "grid"],
+      /Invalid value "grid" for --eval-quadrature: the grid is for d ≤ 2 \(d = 3\)/,
+    ],
+    [
+      "oscillator",
+      ["--eval-quadrature", "simpson"],
+      /Invalid value "simpson" for --eval-quadrature: allowed values are auto, grid, gauss-hermite/,
+    ],
     [
       "oscillator",
       ["--preset", "huge"],
