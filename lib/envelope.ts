@@ -10,7 +10,8 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
-import { type Jet, type Model, predictPoints } from "./models.ts";
+import { assertOutputIndex, type Jet, type Model, predictPoints } from "./models.ts";
+import type { Rng } from "./random.ts";
 
 /** The envelope shapes. */
 export const ENVELOPE_KINDS = ["exponential", "gaussian"] as const;
@@ -57,6 +58,7 @@ export class EnvelopeModel implements Model {
   readonly envelope: EnvelopeKind;
   /** log s_l, shape [1, L]. */
   readonly logScales: Variable;
+  readonly #initialLogScales: number[];
   /** 1/(4σ²) for the inverse-√p factor, or 0. */
   readonly inverseSqrtCoefficient: number;
 
@@ -88,7 +90,8 @@ export class EnvelopeModel implements Model {
     this.kind = `${base.kind}+${options.kind}-envelope`;
     this.inputDim = base.inputDim;
     this.outputDim = L;
-    const init = tf.tensor2d([scales.map(Math.log)]);
+    this.#initialLogScales = scales.map(Math.log);
+    const init = tf.tensor2d([this.#initialLogScales]);
     this.logScales = tf.variable(init, options.trainable ?? true);
     init.dispose();
     this.inverseSqrtCoefficient = sigma ? 1 / (4 * sigma * sigma) : 0;
@@ -156,11 +159,40 @@ export class EnvelopeModel implements Model {
     return predictPoints(this, inputs);
   }
 
+  /** Re-draws output `mode` of the base model and resets its envelope scale to the initial one. */
+  reinitializeOutput(mode: number, rng: Rng): (Tensor | null)[] {
+    assertOutputIndex(mode, this.outputDim);
+    const masks = reinitializeBase(this.base, mode, rng);
+    if (this.variables.length === masks.length) return masks;
+    const L = this.outputDim;
+    const mask = tf.tidy(() => tf.oneHot(tf.tensor1d([mode], "int32"), L).toFloat());
+    tf.tidy(() =>
+      this.logScales.assign(
+        tf.where(
+          tf.cast(mask, "bool"),
+          tf.fill([1, L], this.#initialLogScales[mode]),
+          this.logScales,
+        ),
+      )
+    );
+    return [...masks, mask];
+  }
+
   /** Frees the base model and the scales. */
   dispose(): void {
     this.base.dispose();
     this.logScales.dispose();
   }
+}
+
+/** The base model's {@linkcode Model.reinitializeOutput}, or a clear error when it has none. */
+function reinitializeBase(base: Model, mode: number, rng: Rng): (Tensor | null)[] {
+  if (!base.reinitializeOutput) {
+    throw new RangeError(
+      `Cannot re-initialise output ${mode} of a ${base.kind} model: its outputs share parameters`,
+    );
+  }
+  return base.reinitializeOutput(mode, rng);
 }
 
 /**
@@ -270,6 +302,11 @@ export class BoxMaskModel implements Model {
   /** Evaluates points given as rows of numbers. */
   predict(inputs: number[][] | number[]): number[][] {
     return predictPoints(this, inputs);
+  }
+
+  /** Re-draws output `mode` of the base model. */
+  reinitializeOutput(mode: number, rng: Rng): (Tensor | null)[] {
+    return reinitializeBase(this.base, mode, rng);
   }
 
   /** Frees the base model. */

@@ -91,6 +91,10 @@ export interface ExperimentConfig {
   ema: number;
   /** Gradient-norm clip (0: off). */
   clip: number;
+  /** Revive dead modes every N steps (0: off; see `ReviveOptions`). */
+  reviveEvery: number;
+  /** Last step of reviving, as a fraction of the steps. */
+  reviveUntil: number;
   /** Seed of the run's single generator. */
   seed: number;
   /** tfjs backend. */
@@ -182,6 +186,19 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   ema: { type: "number", min: 0, max: 0.99999, description: "parameter EMA decay (0: off)" },
   clip: { type: "number", min: 0, description: "gradient-norm clip (0: off)" },
+  reviveEvery: {
+    type: "integer",
+    min: 0,
+    description: "re-initialise modes whose norm fell below 0.1× a later mode's, every N steps " +
+      "(0: off; disjoint networks)",
+  },
+  reviveUntil: {
+    type: "number",
+    min: 0,
+    exclusiveMin: true,
+    max: 1,
+    description: "last step of reviving, as a fraction of the steps",
+  },
   seed: { type: "integer", min: 0, description: "random seed" },
   backend: { type: "string", choices: ["wasm", "cpu", "webgpu"], description: "tfjs backend" },
   kinetic: { type: "string", choices: ["forward", "fd", "autodiff"], description: "Laplacian" },
@@ -415,6 +432,9 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
     warmupSteps: config.warmup,
     ema: config.ema > 0 ? config.ema : undefined,
     clipNorm: config.clip > 0 ? config.clip : undefined,
+    revive: config.reviveEvery > 0
+      ? { every: config.reviveEvery, until: config.reviveUntil }
+      : undefined,
     rng,
   };
 }
@@ -473,6 +493,12 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
   if (config.deflation !== 1 && config.nesting !== "sequential") {
     throw new CliError(
       `Invalid value "${config.deflation}" for --deflation: only sequential nesting over-deflates (got --nesting ${config.nesting})`,
+    );
+  }
+  if (config.reviveEvery > 0 && !config.disjoint) {
+    throw new CliError(
+      `Invalid value "${config.reviveEvery}" for --revive-every: reviving re-draws one mode's ` +
+        "parameters, which needs disjoint networks (--disjoint)",
     );
   }
   if (config.batch % 2 !== 0) {
@@ -737,6 +763,12 @@ export async function runExperiment(
     while (trainer.stepCount < stopAt) {
       const rec = scheduler ? await scheduler.step() : await trainer.step();
       progress?.update(rec.step, { loss: rec.loss.toExponential(4), lr: rec.lr.toExponential(2) });
+      if (rec.revived) {
+        log(
+          `step ${rec.step}: revived mode${rec.revived.length > 1 ? "s" : ""} ` +
+            `${rec.revived.map((l) => l + 1).join(", ")} (norm below 0.1× a later mode's)`,
+        );
+      }
       if (config.evalEvery > 0 && rec.step % config.evalEvery === 0 && rec.step < config.steps) {
         await trainer.withEvaluationWeights(async () => {
           const { modes } = await evaluateExperiment(problem, config, op, model);

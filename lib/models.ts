@@ -45,6 +45,20 @@ export interface Model {
   jet?(x: Tensor2D): Jet;
   /** False when tfjs's nested gradients are known to be wrong for this model (e.g. tanh). */
   readonly secondOrderAutodiffSafe?: boolean;
+  /**
+   * Models whose outputs own their parameters (disjoint networks): re-draws the parameters of
+   * output `mode` from the initial distribution and returns, aligned with `variables`, a 0/1 mask
+   * of the entries that changed (null where none did), so that optimiser and EMA state can be reset
+   * there. The caller disposes the masks. Throws when the outputs share parameters.
+   */
+  reinitializeOutput?(mode: number, rng: Rng): (Tensor | null)[];
+}
+
+/** Throws unless `mode` is an output index of a model with `outputs` outputs. */
+export function assertOutputIndex(mode: number, outputs: number): void {
+  if (!Number.isInteger(mode) || mode < 0 || mode >= outputs) {
+    throw new RangeError(`Invalid output ${mode}: expected an integer in [0, ${outputs - 1}]`);
+  }
 }
 
 function positiveInt(value: number, name: string): void {
@@ -135,6 +149,8 @@ export class Mlp implements Model {
   readonly biases: Variable[] = [];
   /** Modes per chunk in `apply` and `jet` (0: automatic). */
   readonly modeChunk: number;
+  /** He-normal standard deviation of each layer's weights at initialisation. */
+  readonly #initStd: number[] = [];
 
   /** Creates the network with He-normal weights and zero biases. */
   constructor(options: MlpOptions) {
@@ -178,6 +194,7 @@ export class Mlp implements Model {
       const fanIn = this.widths[k], fanOut = this.widths[k + 1];
       const last = k + 2 === this.widths.length;
       const std = Math.sqrt(2 / fanIn) * (last ? options.outputScale ?? 1 : 1);
+      this.#initStd.push(std);
       let w: Tensor, b: Tensor;
       if (k === 0) {
         w = tf.tensor2d(rng.normals(fanIn * G * fanOut, std), [fanIn, G * fanOut]);
@@ -371,6 +388,53 @@ export class Mlp implements Model {
   /** Evaluates points given as rows of numbers. */
   predict(inputs: number[][] | number[]): number[][] {
     return predictPoints(this, inputs);
+  }
+
+  /**
+   * Disjoint networks: re-draws network `mode` (He-normal weights, zero biases, as at construction)
+   * and returns the masks of its entries in every variable. A shared MLP throws.
+   */
+  reinitializeOutput(mode: number, rng: Rng): Tensor[] {
+    assertOutputIndex(mode, this.outputDim);
+    if (this.groups === 1) {
+      throw new RangeError(
+        `Cannot re-initialise output ${mode} of a shared MLP: its outputs share every parameter ` +
+          "(use disjoint networks)",
+      );
+    }
+    const G = this.groups;
+    const masks: Tensor[] = [];
+    this.weights.forEach((w, k) => {
+      const fanIn = this.widths[k], h = this.widths[k + 1];
+      const fresh = rng.normals(fanIn * h, this.#initStd[k]);
+      // The first layer holds the networks side by side as column blocks, later ones as groups.
+      const [block, axis] = k === 0
+        ? [tf.tensor2d(fresh, [fanIn, h]), 1]
+        : [tf.tensor3d(fresh, [1, fanIn, h]), 0];
+      const before = mode * (k === 0 ? h : 1), after = (G - mode - 1) * (k === 0 ? h : 1);
+      const stitched = (fill: (shape: number[]) => Tensor, middle: Tensor) =>
+        tf.concat(
+          [
+            fill(axis === 1 ? [fanIn, before] : [before, fanIn, h]),
+            middle,
+            fill(axis === 1 ? [fanIn, after] : [after, fanIn, h]),
+          ],
+          axis,
+        );
+      tf.tidy(() => {
+        const mask = stitched(tf.zeros, tf.onesLike(block));
+        w.assign(tf.where(tf.cast(mask, "bool"), stitched(tf.zeros, block), w));
+        masks.push(tf.keep(mask));
+      });
+      block.dispose();
+      const b = this.biases[k];
+      const bMask = tf.tidy(() =>
+        tf.concat([tf.zeros([mode * h]), tf.ones([h]), tf.zeros([(G - mode - 1) * h])])
+      );
+      tf.tidy(() => b.assign(tf.mul(b, tf.sub(1, bMask))));
+      masks.push(bMask);
+    });
+    return masks;
   }
 
   /** Frees variables and the Fourier matrix. */

@@ -47,7 +47,10 @@ export interface Optimizer {
   step(grads: Tensor[], lr: number): void;
   /** Number of updates applied so far. */
   readonly iterations: number;
-  /** The state tensors (slots), for checkpoints; same order on every call. */
+  /**
+   * The state tensors (slots), for checkpoints; same order on every call: groups of one slot per
+   * variable, each group in variable order (Adam: first moments, then second moments).
+   */
   stateTensors(): Variable[];
   /** Sets the iteration counter (restoring a checkpoint). */
   setIterations(n: number): void;
@@ -203,6 +206,23 @@ export function learningRate(step: number, options: ScheduleOptions): number {
 }
 
 /**
+ * Zeroes an optimiser's state at the entries `masks` mark (0/1 tensors aligned with its variables,
+ * null for untouched ones), as after re-initialising those parameters.
+ */
+export function resetOptimizerEntries(optimizer: Optimizer, masks: (Tensor | null)[]): void {
+  const slots = optimizer.stateTensors();
+  if (slots.length % masks.length !== 0) {
+    throw new RangeError(
+      `Mismatched masks: ${masks.length} for an optimiser with ${slots.length} state tensors`,
+    );
+  }
+  slots.forEach((slot, j) => {
+    const mask = masks[j % masks.length];
+    if (mask) tf.tidy(() => slot.assign(tf.mul(slot, tf.sub(1, mask))));
+  });
+}
+
+/**
  * Exponential moving average of parameters with the reference's warm-up:
  * shadow ← d_t·shadow + (1 − d_t)·θ, d_t = min(decay, (1 + t)/(10 + t)).
  */
@@ -243,6 +263,18 @@ export class ParameterEma {
       });
     });
     this.#t++;
+  }
+
+  /** Restarts the average at the current values where `masks` (aligned with the variables) are 1. */
+  resetEntries(masks: (Tensor | null)[]): void {
+    masks.forEach((mask, i) => {
+      if (!mask) return;
+      tf.tidy(() =>
+        this.shadow[i].assign(
+          tf.add(tf.mul(this.shadow[i], tf.sub(1, mask)), tf.mul(this.#vars[i], mask)),
+        )
+      );
+    });
   }
 
   /** Runs `fn` with the averaged weights loaded into the variables, then restores them. */

@@ -32,6 +32,7 @@ export type WorkerRequest =
   }
   | { type: "grad"; x: Float32Array; n: number }
   | { type: "apply"; grads: Float32Array; lr: number; scale: number }
+  | { type: "sync"; weights: Float32Array[]; slots: Float32Array[] }
   | { type: "weights" };
 
 /** What {@linkcode WorkerPool.create} needs. */
@@ -195,6 +196,13 @@ export class WorkerPool implements GradientSource {
         { type: "apply", grads: flat, lr: update.lr, scale: update.scale } as WorkerRequest,
       );
     }
+  }
+
+  /** Sends the trainer's weights and optimiser state to every replica (after a revival). */
+  resync(trainer: Trainer): void {
+    const weights = trainer.variables.map((v) => v.dataSync() as Float32Array);
+    const slots = trainer.optimizer.stateTensors().map((v) => v.dataSync() as Float32Array);
+    for (const w of this.#workers) w.postMessage({ type: "sync", weights, slots } as WorkerRequest);
   }
 
   /** The weights of replica i (1-based Worker index), flattened in variable order. */

@@ -30,6 +30,13 @@ function flat(tensors: { dataSync(): unknown; size: number }[]): Float32Array {
   return out;
 }
 
+function assignState(t: Trainer, weights: Float32Array[], slots: Float32Array[]): void {
+  const assign = (v: tf.Variable, data: Float32Array) =>
+    tf.tidy(() => v.assign(tf.tensor(data, v.shape, "float32")));
+  t.variables.forEach((v, i) => assign(v, weights[i]));
+  t.optimizer.stateTensors().forEach((v, i) => assign(v, slots[i]));
+}
+
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   if (msg.type === "init") {
@@ -42,12 +49,11 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       ...trainerOptions(msg.config, rng),
       ema: undefined,
     });
-    trainer.variables.forEach((v, i) => v.assign(tf.tensor(msg.weights[i], v.shape, "float32")));
-    trainer.optimizer.stateTensors().forEach((v, i) =>
-      v.assign(tf.tensor(msg.slots[i], v.shape, "float32"))
-    );
+    assignState(trainer, msg.weights, msg.slots);
     trainer.optimizer.setIterations(msg.iterations);
     self.postMessage({ type: "ready" });
+  } else if (msg.type === "sync") {
+    assignState(trainer!, msg.weights, msg.slots);
   } else if (msg.type === "grad") {
     const batch = operator!.batchFromArray(msg.x, msg.n);
     const g = trainer!.computeGradients(batch);

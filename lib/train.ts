@@ -24,6 +24,7 @@ import {
   type OptimizerOptions,
   ParameterEma,
   parseSchedule,
+  resetOptimizerEntries,
 } from "./optimizers.ts";
 import { ProgressReporter } from "./progress.ts";
 import { Rng } from "./random.ts";
@@ -79,6 +80,43 @@ export interface TrainOptions {
   progress?: boolean;
   /** Computes each step's gradients elsewhere (e.g. data-parallel Workers); default in-process. */
   gradientSource?: GradientSource;
+  /** Re-initialise dead modes during training (disjoint models); default off. */
+  revive?: ReviveOptions;
+}
+
+/**
+ * When to revive dead modes. At the optimum the norms E[f_l²] = λ_l do not increase with l, so a
+ * mode whose norm is below `ratio` times a later mode's has collapsed (typically onto an earlier
+ * mode's eigenfunction, where the deflated operator is ≈ 0 and nothing pulls it out). Every `every`
+ * steps up to `until`·steps, such modes are re-drawn from the initial distribution, with their
+ * optimiser and EMA state reset; the decision uses only the step's norms, so resumed runs repeat it.
+ */
+export interface ReviveOptions {
+  /** Check every this many steps. */
+  every: number;
+  /** Last step to check, as a fraction of the run's steps; default 0.5. */
+  until?: number;
+  /** Norm ratio below which a mode counts as dead; default 0.1. */
+  ratio?: number;
+}
+
+/**
+ * The modes whose norm is below `ratio` times the largest norm of a later mode (0-based).
+ *
+ * @example
+ * ```ts
+ * import { deadModes } from "./train.ts";
+ * console.log(deadModes([9, 0.01, 5, 4], 0.1)); // [1]
+ * ```
+ */
+export function deadModes(norms: ArrayLike<number>, ratio: number): number[] {
+  const dead: number[] = [];
+  let laterMax = -Infinity;
+  for (let l = norms.length - 1; l >= 0; l--) {
+    if (norms[l] < ratio * laterMax) dead.push(l);
+    laterMax = Math.max(laterMax, norms[l]);
+  }
+  return dead.reverse();
 }
 
 /** Gradients of one batch: θ-gradients aligned with the trainer's variables, loss and norms. */
@@ -101,6 +139,8 @@ export interface GradientSource {
   gradients(trainer: Trainer, batch: OperatorBatch): Promise<BatchGradients>;
   /** Called after the optimiser applied `grads`·scale with learning rate `lr`. */
   applied(grads: Tensor[], update: { lr: number; scale: number }): Promise<void> | void;
+  /** Called after the trainer changed its variables or optimiser state outside a step. */
+  resync?(trainer: Trainer): Promise<void> | void;
 }
 
 /** One training step's numbers. */
@@ -117,6 +157,8 @@ export interface TrainRecord {
   norms: number[];
   /** Seconds since the run started. */
   seconds: number;
+  /** Modes (0-based) re-initialised after this step, when any were (see `TrainOptions.revive`). */
+  revived?: number[];
 }
 
 /** Summary of a finished run. */
@@ -160,6 +202,25 @@ export class TrainingDivergedError extends Error {
 function assertPositiveInt(value: unknown, name: string): void {
   if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
     throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
+  }
+}
+
+function validateRevive(revive: ReviveOptions, model: Model, models: number): void {
+  if (!Number.isInteger(revive.every) || revive.every < 1) {
+    throw new RangeError(`Invalid revive interval ${revive.every}: it must be a positive integer`);
+  }
+  const until = revive.until ?? 0.5, ratio = revive.ratio ?? 0.1;
+  if (!(until > 0 && until <= 1)) {
+    throw new RangeError(`Invalid revive until ${until}: it must be in (0, 1]`);
+  }
+  if (!(ratio > 0 && ratio < 1)) {
+    throw new RangeError(`Invalid revive ratio ${ratio}: it must be in (0, 1)`);
+  }
+  if (models !== 1 || !model.reinitializeOutput) {
+    throw new RangeError(
+      `Cannot revive modes of a ${model.kind} model: it needs one model whose outputs own their ` +
+        "parameters (disjoint networks)",
+    );
   }
 }
 
@@ -251,6 +312,7 @@ export class Trainer {
       ? { name: options.optimizer }
       : (options.optimizer ?? { name: "adam" });
     this.optimizer = createOptimizer(this.variables, opt);
+    if (options.revive) validateRevive(options.revive, models[0], models.length);
     this.ema = options.ema ? new ParameterEma(this.variables, options.ema) : null;
     this.rng = options.rng ?? new Rng(options.seed ?? 0);
     if (options.csvPath) {
@@ -363,6 +425,26 @@ export class Trainer {
     return { grads: this.variables.map((v) => grads[v.name]), loss: out.loss, norms: out.norms };
   }
 
+  /**
+   * Re-draws the given outputs (0-based) of a disjoint model from their initial distribution with
+   * the run's generator, and resets their optimiser and EMA state (see `TrainOptions.revive`).
+   */
+  async reviveOutputs(modes: number[]): Promise<void> {
+    const model = "model" in this.problem ? this.problem.model : null;
+    if (!model?.reinitializeOutput) {
+      throw new RangeError(
+        "Cannot revive modes: it needs one model whose outputs own their parameters (disjoint)",
+      );
+    }
+    for (const mode of modes) {
+      const masks = model.reinitializeOutput(mode, this.rng);
+      resetOptimizerEntries(this.optimizer, masks);
+      this.ema?.resetEntries(masks);
+      tf.dispose(masks.filter((m): m is Tensor => m !== null));
+    }
+    await this.options.gradientSource?.resync?.(this);
+  }
+
   /** Takes one step; throws {@linkcode TrainingDivergedError} without updating on NaN/Inf. */
   async step(): Promise<TrainRecord> {
     const t0 = performance.now();
@@ -401,15 +483,23 @@ export class Trainer {
     tf.dispose(gradList);
     this.ema?.update();
     this.#step = stepNo;
+    const modeNorms = Array.from(values.subarray(2));
+    const revive = this.options.revive;
+    const revived = revive && stepNo % revive.every === 0 &&
+        stepNo <= (revive.until ?? 0.5) * this.options.steps
+      ? deadModes(modeNorms, revive.ratio ?? 0.1)
+      : [];
+    if (revived.length > 0) await this.reviveOutputs(revived);
     this.#elapsed += (performance.now() - t0) / 1000;
     const record: TrainRecord = {
       step: stepNo,
       loss,
       lr,
       gradNorm,
-      norms: Array.from(values.subarray(2)),
+      norms: modeNorms,
       seconds: this.#elapsed,
     };
+    if (revived.length > 0) record.revived = revived;
     this.history.push(record);
     this.#csv?.append([
       record.step,

@@ -61,6 +61,10 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
     const replica = await pool.replicaWeights(1);
     assert.equal(replica.length, main.length);
     assert.deepEqual(replica, main);
+    // A revival re-draws a mode on the main thread only; resync keeps the replicas identical.
+    await trainer.reviveOutputs([2]);
+    for (let i = 0; i < 3; i++) await trainer.step();
+    assert.deepEqual(await pool.replicaWeights(1), flat(trainer.variables));
   } finally {
     pool.close();
     trainer.dispose();

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import {
+  buildModel,
+  buildOperator,
+  deadModes,
+  EnvelopeModel,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
+  Mlp,
+  Rng,
+  TabularModel,
+  Trainer,
+  trainerOptions,
+} from "../mod.ts";
+import { setup, thrown } from "./helpers.ts";
+
+await setup();
+
+const points = [[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]];
+
+Deno.test("deadModes flags modes far below a later mode's norm", () => {
+  assert.deepEqual(deadModes([9, 0.01, 5, 4], 0.1), [1]);
+  assert.deepEqual(deadModes([9, 5, 4, 0.01], 0.1), [], "a small last mode is not an inversion");
+  assert.deepEqual(deadModes([0.2, 0.3, 8, 0.5, 6], 0.1), [0, 1, 3]);
+  assert.deepEqual(deadModes([3, 2, 1], 0.1), []);
+});
+
+Deno.test("Mlp.reinitializeOutput re-draws one disjoint network and leaves the others", () => {
+  const net = new Mlp({
+    inputDim: 2,
+    outputs: 4,
+    hidden: [8, 8],
+    disjoint: true,
+    outputScale: 0.5,
+    rng: new Rng(3),
+  });
+  try {
+    tf.tidy(() => net.variables.forEach((v) => v.assign(tf.add(v, 0.25)))); // move off the init
+    const before = net.predict(points);
+    const masks = net.reinitializeOutput(2, new Rng(4));
+    const after = net.predict(points);
+    before.forEach((row, i) =>
+      row.forEach((v, l) => {
+        if (l === 2) assert.notEqual(after[i][l], v);
+        else assert.equal(after[i][l], v, `output ${l} changed`);
+      })
+    );
+    assert.equal(masks.length, net.variables.length);
+    // The masks cover exactly one network's parameters: 2·8 + 8 + 8·8 + 8 + 8·1 + 1.
+    const covered = masks.reduce((s, m) => s + m.sum().dataSync()[0], 0);
+    assert.equal(covered, 2 * 8 + 8 + 8 * 8 + 8 + 8 + 1);
+    // Re-drawn biases are zero; weights have the He-normal scale, not the shifted values.
+    masks.forEach((m, i) => {
+      const v = net.variables[i].dataSync(), mk = m.dataSync();
+      const picked = Array.from(v).filter((_, k) => mk[k] === 1);
+      if (net.variableNames[i].endsWith("bias")) assert.ok(picked.every((x) => x === 0));
+      else assert.ok(Math.abs(picked.reduce((a, b) => a + b, 0) / picked.length) < 0.2);
+    });
+    tf.dispose(masks);
+    assert.match(thrown(() => net.reinitializeOutput(4, new Rng(1))).message, /Invalid output 4/);
+  } finally {
+    net.dispose();
+  }
+  const shared = new Mlp({ inputDim: 2, outputs: 3, hidden: [4], rng: new Rng(1) });
+  assert.match(
+    thrown(() => shared.reinitializeOutput(0, new Rng(1))).message,
+    /Cannot re-initialise output 0 of a shared MLP/,
+  );
+  shared.dispose();
+});
+
+Deno.test("EnvelopeModel.reinitializeOutput also resets that mode's envelope scale", () => {
+  const base = new Mlp({ inputDim: 2, outputs: 3, hidden: [4], disjoint: true, rng: new Rng(2) });
+  const model = new EnvelopeModel(base, { kind: "gaussian", scales: [1, 2, 3] });
+  try {
+    model.logScales.assign(tf.tensor2d([[0.5, 0.5, 0.5]]));
+    const masks = model.reinitializeOutput(1, new Rng(5));
+    assert.equal(masks.length, model.variables.length);
+    const s = Array.from(model.logScales.dataSync());
+    assert.deepEqual(s.map((x) => Number(x.toFixed(6))), [
+      0.5,
+      Number(Math.log(2).toFixed(6)),
+      0.5,
+    ]);
+    tf.dispose(masks.filter((m) => m !== null) as tf.Tensor[]);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("Trainer revive: a killed mode is re-drawn with fresh optimiser and EMA state", async () => {
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 40, batch: 64, ema: 0.9 };
+  const problem = hydrogen2dProblem();
+  const rng = new Rng(config.seed);
+  const model = buildModel(problem, config, rng);
+  const trainer = new Trainer(
+    { operator: buildOperator(problem, config), model },
+    { ...trainerOptions(config, rng), revive: { every: 5, until: 1, ratio: 1e-3 } },
+  );
+  try {
+    for (let i = 0; i < 4; i++) await trainer.step();
+    // Kill mode 2 (0-based 1): zero its last layer, as a collapsed mode's output.
+    const named = (name: string) => model.variables[model.variableNames.indexOf(name)];
+    const last = named("layer2.weight"), lastBias = named("layer2.bias");
+    tf.tidy(() => last.assign(tf.mul(last, tf.tensor([1, 0, 1, 1]).reshape([4, 1, 1]))));
+    tf.tidy(() => lastBias.assign(tf.mul(lastBias, tf.tensor([1, 0, 1, 1]))));
+    const record = await trainer.step();
+    assert.ok(record.norms[1] < 1e-3 * Math.max(...record.norms.slice(2)), `${record.norms}`);
+    assert.deepEqual(record.revived, [1]);
+    const w = last.dataSync() as Float32Array, per = w.length / 4;
+    assert.ok(w.slice(per, 2 * per).some((x) => x !== 0), "mode 2 re-drawn");
+    const i = trainer.variables.indexOf(last);
+    const slots = trainer.optimizer.stateTensors();
+    const n = trainer.variables.length;
+    for (const slot of [slots[i], slots[n + i]]) {
+      const v = slot.dataSync();
+      assert.ok(v.slice(per, 2 * per).every((x) => x === 0), "optimiser state reset");
+      assert.ok(v.slice(0, per).some((x) => x !== 0), "other modes keep their state");
+    }
+    assert.deepEqual(trainer.ema!.shadow[i].dataSync().slice(per, 2 * per), w.slice(per, 2 * per));
+    const next = await trainer.step();
+    assert.equal(next.revived, undefined);
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+  const table = new TabularModel({ size: 5, outputs: 2, rng: new Rng(1) });
+  const op = buildOperator(problem, config);
+  assert.match(
+    thrown(() =>
+      new Trainer({ operator: op, model: table }, { steps: 5, batchSize: 4, revive: { every: 2 } })
+    ).message,
+    /Cannot revive modes of a tabular model/,
+  );
+  assert.match(
+    thrown(() =>
+      new Trainer({ operator: op, model: table }, { steps: 5, batchSize: 4, revive: { every: 0 } })
+    ).message,
+    /Invalid revive interval 0/,
+  );
+  table.dispose();
+});
