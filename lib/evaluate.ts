@@ -153,6 +153,12 @@ export interface EigenReportOptions {
   functions?: Matrix;
   /** Degenerate blocks (lists of 0-based mode indices) for the block subspace distances. */
   blocks?: number[][];
+  /**
+   * Report only the first K learned modes (default all L): per-mode numbers, orthogonality and
+   * distances cover them, while the Rayleigh–Ritz problem uses all L functions and reports its K
+   * largest values — extra trained modes then widen the span the K Ritz pairs are taken from.
+   */
+  reportModes?: number;
 }
 
 /**
@@ -172,10 +178,14 @@ export function eigenReport(
   options: EigenReportOptions = {},
 ): SpectralReport {
   const L = f[0].length;
+  const K = options.reportModes ?? L;
+  if (!Number.isInteger(K) || K < 1 || K > L) {
+    throw new RangeError(`Invalid reportModes ${K}: expected an integer in [1, ${L}]`);
+  }
   const cov = weightedGram(f, f, options.weights);
   const quad = weightedGram(f, tf, options.weights);
   const modes: ModeReport[] = [];
-  for (let l = 0; l < L; l++) {
+  for (let l = 0; l < K; l++) {
     const m: ModeReport = { mode: l, norm: cov[l][l], rayleigh: quad[l][l] / cov[l][l] };
     const target = options.values?.[l];
     if (target !== undefined) {
@@ -186,22 +196,23 @@ export function eigenReport(
     modes.push(m);
   }
   const ritz = rayleighRitz(quad, cov);
-  ritz?.values.forEach((value, l) => {
+  ritz?.values.slice(0, K).forEach((value, l) => {
     const m = modes[l];
     m.ritz = value;
     if (m.target !== undefined) m.ritzRelError = Math.abs(value - m.target) / Math.abs(m.target);
   });
+  const first = (m: Matrix) => K === L ? m : m.slice(0, K).map((row) => row.slice(0, K));
   const report = finishReport(
     modes,
-    orthogonalityDeviation(cov),
-    f,
+    orthogonalityDeviation(first(cov)),
+    K === L ? f : columns(f, 0, K),
     options.functions,
     options.blocks,
   );
   if (ritz) {
     report.ritzVectors = ritz.vectors;
     if (options.functions && options.blocks) {
-      const refined = matmul(f, ritz.vectors);
+      const refined = matmul(f, columns(ritz.vectors, 0, K));
       report.ritzBlockSubspaceDistances = blockDistances(
         refined,
         options.functions,

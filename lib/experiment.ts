@@ -91,6 +91,8 @@ export interface ExperimentConfig {
   ema: number;
   /** Gradient-norm clip (0: off). */
   clip: number;
+  /** Evaluate the first K modes (0: all); the Ritz values still use every trained mode. */
+  evalModes: number;
   /** Revive dead modes every N steps (0: off; see `ReviveOptions`). */
   reviveEvery: number;
   /** Last step of reviving, as a fraction of the steps. */
@@ -186,6 +188,11 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   ema: { type: "number", min: 0, max: 0.99999, description: "parameter EMA decay (0: off)" },
   clip: { type: "number", min: 0, description: "gradient-norm clip (0: off)" },
+  evalModes: {
+    type: "integer",
+    min: 0,
+    description: "evaluate the first K modes (0: all); Ritz values use every trained mode",
+  },
   reviveEvery: {
     type: "integer",
     min: 0,
@@ -495,6 +502,11 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
       `Invalid value "${config.deflation}" for --deflation: only sequential nesting over-deflates (got --nesting ${config.nesting})`,
     );
   }
+  if (config.evalModes > config.modes) {
+    throw new CliError(
+      `Invalid value "${config.evalModes}" for --eval-modes: at most --modes (${config.modes})`,
+    );
+  }
   if (config.reviveEvery > 0 && !config.disjoint) {
     throw new CliError(
       `Invalid value "${config.reviveEvery}" for --revive-every: reviving re-draws one mode's ` +
@@ -556,7 +568,7 @@ export async function evaluateExperiment(
   quadrature: Quadrature;
   gram: Matrix;
 }> {
-  const states = problem.spectrum.states(config.modes);
+  const states = problem.spectrum.states(config.evalModes || config.modes);
   const blocks = degenerateBlocks(states);
   const quadrature = problem.quadrature(config);
   const truth = quadrature.points.map((pt) => states.map((s) => s.fn(pt)));
@@ -569,6 +581,7 @@ export async function evaluateExperiment(
     values,
     functions: truth,
     blocks,
+    reportModes: states.length,
   });
   const angle = angleDistances(psi, truth, quadrature.weights, blocks);
   const modes = report.modes.map((m, l): ModeSummary => {
@@ -622,7 +635,7 @@ async function writePictures(
   modes: ModeSummary[],
   history: TrainRecord[],
 ): Promise<void> {
-  const L = config.modes;
+  const L = modes.length;
   writePng(
     `${dir}/spectrum.png`,
     lineChart([

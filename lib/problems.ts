@@ -36,6 +36,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   estimator: "split",
   ema: 0.995,
   clip: 0,
+  evalModes: 0,
   reviveEvery: 0,
   reviveUntil: 0.5,
   seed: 0,

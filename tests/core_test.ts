@@ -134,6 +134,25 @@ Deno.test("eigenReport: Ritz values undo mixing and bound the eigenvalues from b
     assert.ok(m.ritz! <= values[l] + 1e-12, `Ritz ${m.ritz} above λ_${l} = ${values[l]}`);
     assert.ok(m.ritz! > values[l + 2] - 1e-12, `Ritz ${m.ritz} below λ_${l + 2}`);
   });
+  // An extra trained mode widens the span: the third mode sits on λ_3's eigenvector and the fourth
+  // holds λ_2's; reporting three modes, the Ritz values from all four are exact.
+  const swapped = q.map((row) => [row[0], row[1], row[3], row[2]]);
+  const three = eigenReport(swapped, matmul(t, swapped), {
+    weights,
+    values: values.slice(0, 3),
+    functions: q.map((row) => row.slice(0, 3)),
+    blocks: [[0], [1], [2]],
+    reportModes: 3,
+  });
+  assert.equal(three.modes.length, 3);
+  assert.ok(Math.abs(three.modes[2].rayleigh - values[3]) < 1e-12);
+  assert.ok(three.meanRitzRelError! < 1e-12, `${three.meanRitzRelError}`);
+  assert.ok(three.ritzSubspaceDistanceAvg! < 1e-12);
+  assert.ok(three.blockSubspaceDistances![2] > 0.99, "the third mode itself is off");
+  assert.match(
+    thrown(() => eigenReport(swapped, swapped, { reportModes: 5 })).message,
+    /Invalid reportModes 5: expected an integer in \[1, 4\]/,
+  );
   const singular = eigenReport(mixed.map((row) => [...row.slice(0, 3), 0]), matmul(t, mixed), {
     weights,
   });

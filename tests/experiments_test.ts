@@ -98,6 +98,8 @@ Deno.test("Schrödinger scripts' smoke runs write config, log, summary and pictu
         "smoke",
         "--out",
         dir,
+        // The oscillator's run also trains an extra mode it does not report.
+        ...(s.name === "oscillator" ? ["--modes", "4", "--eval-modes", "3"] : []),
       ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /mean relative energy error: Rayleigh \d/);
@@ -119,6 +121,10 @@ Deno.test("Schrödinger scripts' smoke runs write config, log, summary and pictu
         ]
       ) assert.ok(key in summary, `summary.json lacks ${key}`);
       assert.equal(summary.problem, s.name);
+      assert.equal(
+        summary.modes.length,
+        s.name === "oscillator" ? 3 : (s.presets as Record<string, { modes: number }>).smoke.modes,
+      );
       assert.equal(summary.steps, (s.presets as Record<string, { steps: number }>).smoke.steps);
       for (const m of summary.modes) {
         for (
@@ -195,6 +201,7 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "1,-2" for --omegas: expected positive numbers/,
     ],
     ["oscillator", ["--shift", "10"], /Invalid value "10" for --shift: mode 28 has energy 14/],
+    ["oscillator", ["--eval-modes", "29"], /Invalid value "29" for --eval-modes: at most --modes/],
     [
       "oscillator",
       ["--dim", "3", "--eval-quadrature", "grid"],
