@@ -8,6 +8,7 @@ import {
   buildModel,
   buildOperator,
   type ExperimentConfig,
+  type PoolTimings,
   Rng,
   type SchrodingerProblem,
   Trainer,
@@ -37,6 +38,34 @@ export async function replicatedTrainer(
       pool?.close();
       trainer.dispose();
       model.dispose();
+    },
+  };
+}
+
+/**
+ * Median step time over `steps` steps after `warmup` untimed ones and, on a Worker pool, the median
+ * of each part of its gradient phase.
+ */
+export async function timedSteps(
+  trainer: Trainer,
+  options: { warmup: number; steps: number },
+): Promise<{ ms: number; pool?: PoolTimings }> {
+  const times: number[] = [], parts: PoolTimings[] = [];
+  const pool = trainer.options.gradientSource as WorkerPool | undefined;
+  for (let i = 0; i < options.warmup + options.steps; i++) {
+    const t0 = performance.now();
+    await trainer.step();
+    if (i < options.warmup) continue;
+    times.push(performance.now() - t0);
+    if (pool?.lastTimings) parts.push(pool.lastTimings);
+  }
+  if (parts.length === 0) return { ms: median(times) };
+  return {
+    ms: median(times),
+    pool: {
+      local: median(parts.map((p) => p.local)),
+      remote: parts[0].remote.map((_, i) => median(parts.map((p) => p.remote[i]))),
+      total: median(parts.map((p) => p.total)),
     },
   };
 }

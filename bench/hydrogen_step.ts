@@ -16,8 +16,9 @@ import {
   HYDROGEN2D_PRESETS,
   hydrogen2dProblem,
   initBackend,
+  type PoolTimings,
 } from "../mod.ts";
-import { median, replicatedTrainer } from "./common.ts";
+import { replicatedTrainer, timedSteps } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -69,19 +70,21 @@ function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig 
 }
 
 async function ourStep(v: typeof DEFAULTS, kinetic: string): Promise<number> {
+  return (await ourStepParts(v, kinetic)).ms;
+}
+
+async function ourStepParts(
+  v: typeof DEFAULTS,
+  kinetic: string,
+): Promise<{ ms: number; pool?: PoolTimings }> {
   const { trainer, close } = await replicatedTrainer(
     hydrogen2dProblem(),
     canonicalConfig(v, kinetic),
     { workers: v.workers, seed: 0 },
   );
-  const times: number[] = [];
-  for (let i = 0; i < v.warmup + v.steps; i++) {
-    const t0 = performance.now();
-    await trainer.step();
-    if (i >= v.warmup) times.push(performance.now() - t0);
-  }
+  const result = await timedSteps(trainer, v);
   close();
-  return median(times);
+  return result;
 }
 
 async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped: string }> {
@@ -183,7 +186,7 @@ await runMain(async () => {
       `of ${info.threads} thread`,
   );
   const fd = await ourStep(v, "fd");
-  const forward = await ourStep(v, "forward");
+  const { ms: forward, pool } = await ourStepParts(v, "forward");
   const peer = v.peer ? await peerStep(v) : { skipped: "--no-peer" };
   const rows: [string, number][] = [[`neuralsvd, fd Laplacian, ${v.workers} replica(s)`, fd], [
     `neuralsvd, forward Laplacian (exact), ${v.workers} replica(s)`,
@@ -195,4 +198,16 @@ await runMain(async () => {
     console.log(`${name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms/step${ratio}`);
   }
   if ("skipped" in peer) console.log(`PyTorch peer skipped: ${peer.skipped}`);
+  if (pool) {
+    console.log(
+      `forward step on ${v.workers} replicas (medians): main-thread shard ${
+        pool.local.toFixed(1)
+      } ms, ` +
+        `Worker shard${pool.remote.length > 1 ? "s" : ""} ${
+          pool.remote.map((r) => r.toFixed(1)).join(", ")
+        } ms, gradient phase ${pool.total.toFixed(1)} ms, rest of the step ${
+          (forward - pool.total).toFixed(1)
+        } ms (sampling, optimiser, EMA)`,
+    );
+  }
 });

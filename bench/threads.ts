@@ -20,7 +20,7 @@ import {
   SchrodingerOperator,
   Trainer,
 } from "../mod.ts";
-import { median } from "./common.ts";
+import { median, timedSteps } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -79,15 +79,10 @@ async function hydrogenStep(v: typeof DEFAULTS): Promise<number> {
     lr: 1e-4,
     rng,
   });
-  const times: number[] = [];
-  for (let i = 0; i < v.warmup + v.steps; i++) {
-    const t0 = performance.now();
-    await trainer.step();
-    if (i >= v.warmup) times.push(performance.now() - t0);
-  }
+  const { ms } = await timedSteps(trainer, v);
   trainer.dispose();
   model.dispose();
-  return median(times);
+  return ms;
 }
 
 function matMul(v: typeof DEFAULTS): number {

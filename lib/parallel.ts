@@ -66,6 +66,16 @@ export function unflatten(flat: Float32Array, like: { shape: number[]; size: num
   });
 }
 
+/** Where the time of one data-parallel gradient went, in milliseconds. */
+export interface PoolTimings {
+  /** The main thread's own shard gradient. */
+  local: number;
+  /** Each Worker's shard gradient, timed inside the Worker (flattening included). */
+  remote: number[];
+  /** The whole gradient phase on the main thread: shards, waiting, averaging. */
+  total: number;
+}
+
 /** Why Workers cannot be used here, or null when they can. */
 export function workersUnavailable(): string | null {
   if (typeof Worker === "undefined") return "Workers are not available in this runtime";
@@ -81,6 +91,9 @@ export class WorkerPool implements GradientSource {
   readonly #workers: Worker[];
   readonly #operator: ShardableOperator;
   #pending = new Map<Worker, (data: unknown) => void>();
+  #flatAverage: { grads: Tensor[]; flat: Float32Array } | null = null;
+  /** Timings of the last {@linkcode WorkerPool.gradients} call (null before the first). */
+  lastTimings: PoolTimings | null = null;
 
   private constructor(workers: Worker[], operator: ShardableOperator) {
     this.#workers = workers;
@@ -150,6 +163,7 @@ export class WorkerPool implements GradientSource {
 
   /** Averaged gradients of the batch over all replicas' shards. */
   async gradients(trainer: Trainer, batch: OperatorBatch): Promise<BatchGradients> {
+    const t0 = performance.now();
     const x = batch.x.dataSync() as Float32Array;
     const [B, d] = batch.x.shape;
     const R = this.replicas;
@@ -162,15 +176,17 @@ export class WorkerPool implements GradientSource {
     const remote = this.#workers.map((w, i) => {
       const shard = x.slice((i + 1) * n * d, (i + 2) * n * d);
       return this.#ask(w, { type: "grad", x: shard, n }, [shard.buffer]) as Promise<
-        { grads: Float32Array; loss: number; norms: number[] }
+        { grads: Float32Array; loss: number; norms: number[]; ms: number }
       >;
     });
+    const t1 = performance.now();
     const local = this.#operator.batchFromArray(x.slice(0, n * d), n);
     const mine = trainer.computeGradients(local);
     disposeBatch(local);
+    const flat = flatten(mine.grads);
+    const t2 = performance.now();
     const theirs = await Promise.all(remote);
-    return tf.tidy(() => {
-      const flat = flatten(mine.grads);
+    const averaged = tf.tidy(() => {
       for (const t of theirs) for (let k = 0; k < flat.length; k++) flat[k] += t.grads[k];
       for (let k = 0; k < flat.length; k++) flat[k] /= R;
       const grads = unflatten(flat, mine.grads).map((g) => tf.keep(g));
@@ -184,13 +200,26 @@ export class WorkerPool implements GradientSource {
         ),
       );
       tf.dispose([mine.grads, mine.loss, mine.norms]);
+      this.#flatAverage = { grads, flat };
       return { grads, loss, norms };
     });
+    this.lastTimings = {
+      local: t2 - t1,
+      remote: theirs.map((t) => t.ms),
+      total: performance.now() - t0,
+    };
+    return averaged;
   }
 
   /** Sends the applied (averaged) gradient so every replica makes the same update. */
   applied(grads: Tensor[], update: { lr: number; scale: number }): void {
-    const flat = flatten(grads);
+    // The averaged gradient was built from a flat array: reuse it rather than read it back.
+    const cached = this.#flatAverage;
+    this.#flatAverage = null;
+    const flat = cached && cached.grads.length === grads.length &&
+        cached.grads.every((g, i) => g === grads[i])
+      ? cached.flat
+      : flatten(grads);
     for (const w of this.#workers) {
       w.postMessage(
         { type: "apply", grads: flat, lr: update.lr, scale: update.scale } as WorkerRequest,

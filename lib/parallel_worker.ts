@@ -55,6 +55,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   } else if (msg.type === "sync") {
     assignState(trainer!, msg.weights, msg.slots);
   } else if (msg.type === "grad") {
+    const t0 = performance.now();
     const batch = operator!.batchFromArray(msg.x, msg.n);
     const g = trainer!.computeGradients(batch);
     disposeBatch(batch);
@@ -62,7 +63,8 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     const loss = g.loss.dataSync()[0];
     const norms = Array.from(g.norms.dataSync());
     tf.dispose([g.grads, g.loss, g.norms]);
-    self.postMessage({ grads, loss, norms }, [grads.buffer as ArrayBuffer]);
+    const ms = performance.now() - t0;
+    self.postMessage({ grads, loss, norms, ms }, [grads.buffer as ArrayBuffer]);
   } else if (msg.type === "apply") {
     const grads = unflatten(msg.grads, trainer!.variables);
     const scaled = msg.scale !== 1 ? tf.tidy(() => grads.map((g) => tf.mul(g, msg.scale))) : grads;

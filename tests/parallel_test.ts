@@ -57,6 +57,10 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
     const losses: number[] = [];
     for (let i = 0; i < 10; i++) losses.push((await trainer.step()).loss);
     assert.ok(losses.every(Number.isFinite));
+    const timings = pool.lastTimings!;
+    assert.equal(timings.remote.length, 1);
+    assert.ok(timings.local > 0 && timings.remote[0] > 0, JSON.stringify(timings));
+    assert.ok(timings.total >= timings.local, JSON.stringify(timings));
     const main = flat(trainer.variables);
     const replica = await pool.replicaWeights(1);
     assert.equal(replica.length, main.length);
