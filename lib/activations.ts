@@ -8,7 +8,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor } from "./types.ts";
 
 /** The activations the models accept. */
-export const ACTIVATION_NAMES = ["softplus", "tanh", "sin"] as const;
+export const ACTIVATION_NAMES = ["softplus", "silu", "tanh", "sin"] as const;
 
 /** Name of an activation. */
 export type ActivationName = typeof ACTIVATION_NAMES[number];
@@ -23,6 +23,11 @@ export interface Activation {
   d1(z: Tensor): Tensor;
   /** σ''(z). */
   d2(z: Tensor): Tensor;
+  /**
+   * Whether tfjs 4.22's nested gradients of σ are right: not for ops whose gradient uses their
+   * saved output (tanh, sigmoid), whose second derivative comes out wrong.
+   */
+  secondOrderAutodiffSafe: boolean;
 }
 
 const ACTIVATIONS: Record<ActivationName, Activation> = {
@@ -34,6 +39,22 @@ const ACTIVATIONS: Record<ActivationName, Activation> = {
       const s = tf.sigmoid(z);
       return tf.mul(s, tf.sub(1, s));
     },
+    secondOrderAutodiffSafe: true,
+  },
+  // SiLU z·s(z), s the logistic sigmoid: built from tfjs-wasm's vectorised Sigmoid kernel, whereas
+  // its Softplus is a scalar libm loop (≈ 9× slower per element, a quarter of a hydrogen step).
+  silu: {
+    name: "silu",
+    fn: (z) => tf.mul(z, tf.sigmoid(z)),
+    d1: (z) => {
+      const s = tf.sigmoid(z);
+      return tf.mul(s, tf.add(1, tf.mul(z, tf.sub(1, s))));
+    },
+    d2: (z) => {
+      const s = tf.sigmoid(z);
+      return tf.mul(tf.mul(s, tf.sub(1, s)), tf.add(2, tf.mul(z, tf.sub(1, tf.mul(2, s)))));
+    },
+    secondOrderAutodiffSafe: false,
   },
   tanh: {
     name: "tanh",
@@ -43,12 +64,14 @@ const ACTIVATIONS: Record<ActivationName, Activation> = {
       const t = tf.tanh(z);
       return tf.mul(-2, tf.mul(t, tf.sub(1, tf.square(t))));
     },
+    secondOrderAutodiffSafe: false,
   },
   sin: {
     name: "sin",
     fn: (z) => tf.sin(z),
     d1: (z) => tf.cos(z),
     d2: (z) => tf.neg(tf.sin(z)),
+    secondOrderAutodiffSafe: true,
   },
 };
 

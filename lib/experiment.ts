@@ -8,6 +8,7 @@
 import type { AnalyticSpectrum } from "../operators/analytic.ts";
 import { degenerateBlocks } from "../operators/analytic.ts";
 import { type Potential, SchrodingerOperator } from "../operators/schrodinger.ts";
+import { ACTIVATION_NAMES } from "./activations.ts";
 import { initBackend } from "./backend.ts";
 import { CliError, type FlagSpec, type FlagValues } from "./cli.ts";
 import {
@@ -127,7 +128,7 @@ export interface ExperimentConfig {
   initScale: number;
   /** Hidden layers. */
   depth: number;
-  /** `softplus`, `tanh` or `sin`. */
+  /** `softplus`, `silu`, `tanh` or `sin`. */
   activation: string;
   /** One MLP per mode. */
   disjoint: boolean;
@@ -238,7 +239,7 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     description: "scale of the last layer's He-normal initial weights",
   },
   depth: { type: "integer", min: 1, description: "hidden layers" },
-  activation: { type: "string", choices: ["softplus", "tanh", "sin"], description: "activation" },
+  activation: { type: "string", choices: [...ACTIVATION_NAMES], description: "activation" },
   disjoint: { type: "boolean", description: "one MLP per mode" },
   radial: { type: "boolean", description: "append |x| to the input" },
   envelope: {

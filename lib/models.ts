@@ -137,7 +137,7 @@ export class Mlp implements Model {
   readonly widths: number[];
   /** The activation. */
   readonly act: Activation;
-  /** tfjs 4.22's second derivative of tanh (a saved-output gradient) is wrong. */
+  /** tfjs 4.22's second derivatives of tanh and sigmoid (saved-output gradients) are wrong. */
   readonly secondOrderAutodiffSafe: boolean;
   /** Whether |x| is appended to the input. */
   readonly radial: boolean;
@@ -159,7 +159,7 @@ export class Mlp implements Model {
     const hidden = options.hidden ?? [128, 128, 128];
     hidden.forEach((h) => positiveInt(h, "hidden width"));
     this.act = activation(options.activation ?? "softplus");
-    this.secondOrderAutodiffSafe = this.act.name !== "tanh";
+    this.secondOrderAutodiffSafe = this.act.secondOrderAutodiffSafe;
     this.inputDim = options.inputDim;
     this.outputDim = options.outputs;
     const disjoint = options.disjoint ?? false;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import {
+  activation,
+  ACTIVATION_NAMES,
   eigenReport,
   eigh,
   EmbeddingMlp,
@@ -160,6 +162,24 @@ Deno.test("eigenReport: Ritz values undo mixing and bound the eigenvalues from b
   assert.equal(singular.ritzVectors, undefined);
 });
 
+Deno.test("activation: d1 and d2 are the derivatives of fn (central differences)", () => {
+  const z = Array.from({ length: 41 }, (_, i) => -8 + 0.4 * i);
+  const h = 1e-2;
+  for (const name of ACTIVATION_NAMES) {
+    const act = activation(name);
+    const at = (fn: (t: tf.Tensor) => tf.Tensor, shift: number) =>
+      tf.tidy(() => Array.from(fn(tf.tensor1d(z.map((v) => v + shift))).dataSync()));
+    const [f, d1, d2] = [act.fn, act.d1, act.d2].map((fn) => at(fn, 0));
+    const fdD1 = at(act.fn, h).map((v, i) => (v - at(act.fn, -h)[i]) / (2 * h));
+    const fdD2 = at(act.d1, h).map((v, i) => (v - at(act.d1, -h)[i]) / (2 * h));
+    z.forEach((_, i) => {
+      assert.ok(Number.isFinite(f[i]));
+      assert.ok(Math.abs(fdD1[i] - d1[i]) < 2e-3 * (1 + Math.abs(d1[i])), `${name}' at ${z[i]}`);
+      assert.ok(Math.abs(fdD2[i] - d2[i]) < 2e-3 * (1 + Math.abs(d2[i])), `${name}'' at ${z[i]}`);
+    });
+  }
+});
+
 Deno.test("subspaceDistance and procrustes measure and undo rotations", () => {
   const rng = new Rng(2);
   const a = orthonormalColumns(Array.from({ length: 8 }, () => [rng.normal(), rng.normal()]));
@@ -282,7 +302,7 @@ Deno.test("Mlp: He-normal weights, zero biases, Fourier features, clear errors",
   );
   assert.match(
     thrown(() => new Mlp({ inputDim: 2, outputs: 2, activation: "relu", rng: new Rng(0) })).message,
-    /Unknown activation "relu": allowed values are softplus, tanh, sin/,
+    /Unknown activation "relu": allowed values are softplus, silu, tanh, sin/,
   );
   net.dispose();
 });
