@@ -4,10 +4,13 @@
  * sequential nesting, RMSprop — with the `fd` and `forward` kinetic terms, and, when Debian's PyTorch
  * is installed, the same step of the PyTorch peer (../shared/peer/torch_hydrogen_step.py, 2 threads),
  * printed side by side as a ratio. Our step runs data-parallel over `--workers` replicas (default:
- * one per core, the training default). `--scaling` prints the README's scaling table instead.
+ * one per core, the training default). `--scaling` prints the README's scaling table instead;
+ * `--default-job` times the default hydrogen2d job on one and on all replicas, with the parts of
+ * the data-parallel gradient phase (`deno task bench:workers`).
  *
  *   deno run --allow-read --allow-run=/usr/bin/python3 bench/hydrogen_step.ts [--steps 10]
  *   deno run --allow-read --allow-run=/usr/bin/python3 bench/hydrogen_step.ts --scaling
+ *   deno run --allow-read bench/hydrogen_step.ts --default-job --steps 30 --warmup 5
  *
  * @module
  */
@@ -33,6 +36,11 @@ const FLAGS = {
     type: "boolean",
     description: "print the scaling table (batch 256…8192, modes 4…64, workers 1…2) instead",
   },
+  defaultJob: {
+    type: "boolean",
+    description:
+      "time the default hydrogen2d job on 1 and on all replicas, with where the step goes",
+  },
   sweeps: {
     type: "string",
     description: "scaling table sweeps: batch, modes or both (comma-separated)",
@@ -49,6 +57,7 @@ const DEFAULTS = {
   steps: 10,
   warmup: 2,
   scaling: false,
+  defaultJob: false,
   sweeps: "batch,modes",
   peer: true,
   python: "/usr/bin/python3",
@@ -128,6 +137,44 @@ async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped:
   return { ms: JSON.parse(line).ms_per_step_median };
 }
 
+/**
+ * The default hydrogen2d job's step on one replica (full batch and half batch) and on all of them,
+ * with the parts of the data-parallel gradient phase: the speed-up and what bounds it.
+ */
+async function defaultJob(v: typeof DEFAULTS): Promise<void> {
+  const config = HYDROGEN2D_PRESETS.default;
+  const time = async (workers: number, batch: number) => {
+    const { trainer, close } = await replicatedTrainer(
+      hydrogen2dProblem(),
+      { ...config, batch },
+      { workers, seed: 0 },
+    );
+    const result = await timedSteps(trainer, { warmup: v.warmup, steps: v.steps });
+    close();
+    return result;
+  };
+  const cores = Math.max(2, DEFAULTS.workers);
+  const one = await time(1, config.batch);
+  const shard = await time(1, config.batch / cores);
+  const all = await time(cores, config.batch);
+  const p = all.pool!;
+  console.log(
+    `default hydrogen2d job (${config.modes} modes, 3×${config.width}, batch ${config.batch}), ` +
+      `median of ${v.steps} steps:\n` +
+      `  1 replica: ${one.ms.toFixed(1)} ms/step; 1 replica at batch ${config.batch / cores}: ` +
+      `${shard.ms.toFixed(1)} ms/step\n` +
+      `  ${cores} replicas: ${all.ms.toFixed(1)} ms/step, speed-up ${
+        (one.ms / all.ms).toFixed(2)
+      }×; ` +
+      `main-thread shard ${p.local.toFixed(1)} ms, Worker shard ${
+        p.remote.map((r) => r.toFixed(1)).join(", ")
+      } ms, gradient phase ${p.total.toFixed(1)} ms, rest ${(all.ms - p.total).toFixed(1)} ms\n` +
+      `  bound with ideal exchange (one replica's step at the shard size): ${
+        (one.ms / shard.ms).toFixed(2)
+      }×`,
+  );
+}
+
 /** One row per configuration: ours on 1 and on all replicas (forward Laplacian) and the peer. */
 async function scalingTable(v: typeof DEFAULTS): Promise<void> {
   const cores = Math.max(2, DEFAULTS.workers);
@@ -180,6 +227,7 @@ await runMain(async () => {
   const v = cli.values as typeof DEFAULTS;
   const info = await initBackend();
   if (v.scaling) return await scalingTable(v);
+  if (v.defaultJob) return await defaultJob(v);
   console.log(
     `2-D hydrogen step: ${v.modes} disjoint 3×${v.width} softplus MLPs, ${v.frequencies} Fourier ` +
       `frequencies, batch ${v.batch}; ${info.backend}, SIMD ${info.simd}, ${v.workers} replica(s) ` +
