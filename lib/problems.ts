@@ -124,10 +124,11 @@ export function hydrogen2dProblem(): SchrodingerProblem {
 
 // 3-D hydrogen shares the 2-D recipe; its 14 modes (n ≤ 3) cost less per step than 16.
 // In 3-D the envelope's volume makes initial norms ~100× larger, hence the smaller output init.
+// 6000 steps (11 minutes): mean energy error 8.9e-3; 3000 steps left the n = 3 shell at 5.7e-2.
 const HYDROGEN3D_BASE: ExperimentConfig = {
   ...HYDROGEN2D_BASE,
   modes: 14,
-  steps: 3000,
+  steps: 6000,
   initScale: 0.01,
 };
 
