@@ -58,6 +58,15 @@ Deno.test("Mlp.reinitializeOutput re-draws one disjoint network and leaves the o
       else assert.ok(Math.abs(picked.reduce((a, b) => a + b, 0) / picked.length) < 0.2);
     });
     tf.dispose(masks);
+    // The first and the last network (empty blocks on one side) re-draw alone too.
+    for (const edge of [0, 3]) {
+      const was = net.predict(points);
+      tf.dispose(net.reinitializeOutput(edge, new Rng(5 + edge)));
+      const now = net.predict(points);
+      was.forEach((row, i) =>
+        row.forEach((v, l) => assert.equal(now[i][l] === v, l !== edge, `${edge}: output ${l}`))
+      );
+    }
     assert.match(thrown(() => net.reinitializeOutput(4, new Rng(1))).message, /Invalid output 4/);
   } finally {
     net.dispose();
