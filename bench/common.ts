@@ -70,6 +70,20 @@ export async function timedSteps(
   };
 }
 
+/** {@linkcode timedSteps} of a fresh {@linkcode replicatedTrainer}, closed afterwards. */
+export async function timeReplicated(
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+  options: { workers: number; seed: number; warmup: number; steps: number },
+): Promise<{ ms: number; pool?: PoolTimings }> {
+  const { trainer, close } = await replicatedTrainer(problem, config, options);
+  try {
+    return await timedSteps(trainer, options);
+  } finally {
+    close();
+  }
+}
+
 /** The median of a non-empty list. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

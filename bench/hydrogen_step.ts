@@ -21,7 +21,7 @@ import {
   initBackend,
   type PoolTimings,
 } from "../mod.ts";
-import { replicatedTrainer, timedSteps } from "./common.ts";
+import { timeReplicated } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -82,18 +82,11 @@ async function ourStep(v: typeof DEFAULTS, kinetic: string): Promise<number> {
   return (await ourStepParts(v, kinetic)).ms;
 }
 
-async function ourStepParts(
+function ourStepParts(
   v: typeof DEFAULTS,
   kinetic: string,
 ): Promise<{ ms: number; pool?: PoolTimings }> {
-  const { trainer, close } = await replicatedTrainer(
-    hydrogen2dProblem(),
-    canonicalConfig(v, kinetic),
-    { workers: v.workers, seed: 0 },
-  );
-  const result = await timedSteps(trainer, v);
-  close();
-  return result;
+  return timeReplicated(hydrogen2dProblem(), canonicalConfig(v, kinetic), { ...v, seed: 0 });
 }
 
 async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped: string }> {
@@ -143,16 +136,8 @@ async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped:
  */
 async function defaultJob(v: typeof DEFAULTS): Promise<void> {
   const config = HYDROGEN2D_PRESETS.default;
-  const time = async (workers: number, batch: number) => {
-    const { trainer, close } = await replicatedTrainer(
-      hydrogen2dProblem(),
-      { ...config, batch },
-      { workers, seed: 0 },
-    );
-    const result = await timedSteps(trainer, { warmup: v.warmup, steps: v.steps });
-    close();
-    return result;
-  };
+  const time = (workers: number, batch: number) =>
+    timeReplicated(hydrogen2dProblem(), { ...config, batch }, { ...v, workers, seed: 0 });
   const cores = Math.max(2, DEFAULTS.workers);
   const one = await time(1, config.batch);
   const shard = await time(1, config.batch / cores);

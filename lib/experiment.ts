@@ -629,7 +629,6 @@ function mean(xs: number[]): number {
 async function writePictures(
   dir: string,
   problem: SchrodingerProblem,
-  config: ExperimentConfig,
   op: SchrodingerOperator,
   model: Model,
   blocks: number[][],
@@ -857,7 +856,7 @@ export async function runExperiment(
   log(formatSummary(summary));
   if (config.out) {
     writeJson(`${config.out}/summary.json`, summary);
-    await writePictures(config.out, problem, config, op, model, blocks, modes, result.history);
+    await writePictures(config.out, problem, op, model, blocks, modes, result.history);
     writePng(
       `${config.out}/orthogonality.png`,
       matrixHeatmap(orthogonalityMatrix(gram), {
