@@ -108,8 +108,14 @@ export interface ExperimentConfig {
   fdEps: number;
   /** T = scale·(−H) + shift. */
   scale: number;
-  /** T = scale·(−H) + shift. */
+  /** T = scale·(−H) + shift (the shift schedule's start value when `shiftFinal` is set). */
   shift: number;
+  /** Shift at the end of a linear shift schedule (unset: the shift stays constant). */
+  shiftFinal?: number;
+  /** Fraction of the steps where the shift schedule starts. */
+  shiftStart: number;
+  /** Fraction of the steps where the shift schedule reaches `shiftFinal`. */
+  shiftEnd: number;
   /** Sampling density N(0, s²I). */
   densityStd: number;
   /** Comma-separated standard deviations of an equal-weight Gaussian-mixture density ("" : one Gaussian). */
@@ -213,6 +219,24 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   fdEps: { type: "number", min: 0, exclusiveMin: true, description: "finite-difference step" },
   scale: { type: "number", min: 0, exclusiveMin: true, description: "T = scale·(−H) + shift" },
   shift: { type: "number", description: "T = scale·(−H) + shift" },
+  shiftFinal: {
+    type: "number",
+    optional: true,
+    description: "move the shift linearly to this value between --shift-start and --shift-end " +
+      "(unset: constant)",
+  },
+  shiftStart: {
+    type: "number",
+    min: 0,
+    max: 1,
+    description: "fraction of the steps where the shift schedule starts",
+  },
+  shiftEnd: {
+    type: "number",
+    min: 0,
+    max: 1,
+    description: "fraction of the steps where the shift reaches --shift-final",
+  },
   densityStd: { type: "number", min: 0, exclusiveMin: true, description: "sampling N(0, s²I)" },
   densityMixture: {
     type: "string",
@@ -443,6 +467,14 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
     revive: config.reviveEvery > 0
       ? { every: config.reviveEvery, until: config.reviveUntil }
       : undefined,
+    shiftSchedule: config.shiftFinal !== undefined
+      ? {
+        from: config.shift,
+        to: config.shiftFinal,
+        start: config.shiftStart,
+        end: config.shiftEnd,
+      }
+      : undefined,
     rng,
   };
 }
@@ -520,12 +552,20 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
     );
   }
   const states = problem.spectrum.states(config.modes);
-  const op = { scale: config.scale, shift: config.shift };
   const worst = states[states.length - 1].energy;
-  if (op.scale * -worst + op.shift <= 0) {
+  for (
+    const [flag, shift] of [["shift", config.shift], ["shift-final", config.shiftFinal]] as const
+  ) {
+    if (shift !== undefined && config.scale * -worst + shift <= 0) {
+      throw new CliError(
+        `Invalid value "${shift}" for --${flag}: mode ${config.modes} has energy ${worst}, ` +
+          `so T = scale·(−H) + shift needs shift > ${config.scale * worst} for it to be learnable`,
+      );
+    }
+  }
+  if (config.shiftStart > config.shiftEnd) {
     throw new CliError(
-      `Invalid value "${config.shift}" for --shift: mode ${config.modes} has energy ${worst}, ` +
-        `so T = scale·(−H) + shift needs shift > ${op.scale * worst} for it to be learnable`,
+      `Invalid value "${config.shiftEnd}" for --shift-end: it must not be below --shift-start (${config.shiftStart})`,
     );
   }
 }
@@ -818,6 +858,7 @@ export async function runExperiment(
     return summary;
   }
   trainer.ema?.copyToVariables();
+  trainer.applyShiftSchedule();
   const result = {
     steps: trainer.stepCount,
     seconds: trainer.getProgress().elapsedSeconds,

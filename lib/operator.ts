@@ -61,6 +61,8 @@ export interface EigenOperator {
    * model represents something else (e.g. ψ, with f = ψ/√p) maps it here.
    */
   trainedOutput?(model: Model, batch: OperatorBatch): Tensor2D;
+  /** Sets the shift s of T = A + s·I, for operators trained with a shift schedule. */
+  setShift?(shift: number): void;
 }
 
 /** An operator T: L²(q) → L²(p) for the SVD: learns f = √σ φ on X and g = √σ ψ on Y. */

@@ -15,9 +15,10 @@ import { disposeBatch } from "./operator.ts";
 import type { BatchGradients, GradientSource, Trainer } from "./train.ts";
 import type { Tensor } from "./types.ts";
 
-/** An operator that can rebuild a batch from raw points (a shard). */
+/** An operator that can rebuild a batch from raw points (a shard), with the shift its replicas copy. */
 interface ShardableOperator {
   batchFromArray(x: Float32Array, n: number): OperatorBatch;
+  readonly shift: number;
 }
 
 /** Messages a replica Worker answers. */
@@ -30,7 +31,7 @@ export type WorkerRequest =
     slots: Float32Array[];
     iterations: number;
   }
-  | { type: "grad"; x: Float32Array; n: number }
+  | { type: "grad"; x: Float32Array; n: number; shift: number }
   | { type: "apply"; grads: Float32Array; lr: number; scale: number }
   | { type: "sync"; weights: Float32Array[]; slots: Float32Array[] }
   | { type: "weights" };
@@ -175,7 +176,9 @@ export class WorkerPool implements GradientSource {
     const n = B / R;
     const remote = this.#workers.map((w, i) => {
       const shard = x.slice((i + 1) * n * d, (i + 2) * n * d);
-      return this.#ask(w, { type: "grad", x: shard, n }, [shard.buffer]) as Promise<
+      return this.#ask(w, { type: "grad", x: shard, n, shift: this.#operator.shift }, [
+        shard.buffer,
+      ]) as Promise<
         { grads: Float32Array; loss: number; norms: number[]; ms: number }
       >;
     });

@@ -56,6 +56,8 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     assignState(trainer!, msg.weights, msg.slots);
   } else if (msg.type === "grad") {
     const t0 = performance.now();
+    // The main thread's trainer owns the shift schedule; replicas follow its current value.
+    operator!.setShift(msg.shift);
     const batch = operator!.batchFromArray(msg.x, msg.n);
     const g = trainer!.computeGradients(batch);
     disposeBatch(batch);

@@ -49,6 +49,8 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   // seen by a not-yet-learned mode is ≤ 0 almost everywhere, so zero output is an attractor and
   // modes die (README: "what mattered").
   shift: 20,
+  shiftStart: 0.5,
+  shiftEnd: 1,
   densityStd: 16,
   densityMixture: "1.5,6,20",
   representation: "psi",

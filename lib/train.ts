@@ -82,6 +82,62 @@ export interface TrainOptions {
   gradientSource?: GradientSource;
   /** Re-initialise dead modes during training (disjoint models); default off. */
   revive?: ReviveOptions;
+  /** Move the operator's shift during training (operators with `setShift`); default off. */
+  shiftSchedule?: ShiftSchedule;
+}
+
+/**
+ * A shift schedule for T = A + s·I: s stays at `from` until the fraction `start` of the steps, moves
+ * linearly to `to` by the fraction `end`, and stays there. A large shift early keeps modes alive
+ * while they find their states (the deflated operator stays positive); a small one late widens the
+ * relative gaps λ_l/λ_{l+1} that set the convergence rate of the last modes.
+ */
+export interface ShiftSchedule {
+  /** Shift before `start`. */
+  from: number;
+  /** Shift after `end` (and at evaluation after the run). */
+  to: number;
+  /** Fraction of the steps where the change begins, in [0, 1]. */
+  start: number;
+  /** Fraction of the steps where it ends, in [start, 1]. */
+  end: number;
+}
+
+/**
+ * The shift at (0-based) step `step` of a run of `totalSteps`.
+ *
+ * @example
+ * ```ts
+ * import { scheduledShift } from "./train.ts";
+ * const schedule = { from: 20, to: 2, start: 0.5, end: 1 };
+ * console.log(scheduledShift(50, schedule, 100), scheduledShift(75, schedule, 100)); // 20 11
+ * ```
+ */
+export function scheduledShift(step: number, schedule: ShiftSchedule, totalSteps: number): number {
+  const t = step / Math.max(1, totalSteps);
+  if (t <= schedule.start) return schedule.from;
+  if (t >= schedule.end) return schedule.to;
+  const u = (t - schedule.start) / (schedule.end - schedule.start);
+  return schedule.from + (schedule.to - schedule.from) * u;
+}
+
+function validateShiftSchedule(schedule: ShiftSchedule, operator: TrainProblem["operator"]): void {
+  if (operator.kind !== "evd" || !operator.setShift) {
+    throw new RangeError(
+      `Invalid shift schedule: the ${operator.kind} operator has no adjustable shift`,
+    );
+  }
+  for (const key of ["from", "to"] as const) {
+    if (!Number.isFinite(schedule[key])) {
+      throw new RangeError(`Invalid shift schedule ${key} ${schedule[key]}: it must be finite`);
+    }
+  }
+  const { start, end } = schedule;
+  if (!(start >= 0 && start <= end && end <= 1)) {
+    throw new RangeError(
+      `Invalid shift schedule fractions ${start}, ${end}: they must satisfy 0 ≤ start ≤ end ≤ 1`,
+    );
+  }
 }
 
 /**
@@ -313,6 +369,7 @@ export class Trainer {
       : (options.optimizer ?? { name: "adam" });
     this.optimizer = createOptimizer(this.variables, opt);
     if (options.revive) validateRevive(options.revive, models[0], models.length);
+    if (options.shiftSchedule) validateShiftSchedule(options.shiftSchedule, problem.operator);
     this.ema = options.ema ? new ParameterEma(this.variables, options.ema) : null;
     this.rng = options.rng ?? new Rng(options.seed ?? 0);
     if (options.csvPath) {
@@ -454,6 +511,7 @@ export class Trainer {
       totalSteps: this.options.steps,
       warmupSteps: this.options.warmupSteps,
     });
+    this.applyShiftSchedule(this.#step);
     const batch = this.#batch();
     const source = this.options.gradientSource;
     const { grads: gradList, loss: lossT, norms } = source
@@ -513,8 +571,21 @@ export class Trainer {
     return record;
   }
 
-  /** Runs `fn` with the evaluation weights (EMA if on) loaded. */
+  /**
+   * Sets the operator's shift to the schedule's value at (0-based) `step`, by default the steps
+   * completed (the value evaluation uses); without a shift schedule it does nothing.
+   */
+  applyShiftSchedule(step: number = this.#step): void {
+    const schedule = this.options.shiftSchedule;
+    const op = this.problem.operator;
+    if (schedule && op.kind === "evd") {
+      op.setShift?.(scheduledShift(step, schedule, this.options.steps));
+    }
+  }
+
+  /** Runs `fn` with the evaluation weights (EMA if on) and the current scheduled shift loaded. */
   async withEvaluationWeights<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.applyShiftSchedule();
     return this.ema ? await this.ema.withAveraged(fn) : await fn();
   }
 

@@ -134,8 +134,7 @@ export class SchrodingerOperator implements EigenOperator {
   readonly density: SamplingDensity;
   /** Scale of −H in T. */
   readonly scale: number;
-  /** Shift of T. */
-  readonly shift: number;
+  #shift: number;
   /** The kinetic-term method. */
   readonly kinetic: KineticMethod;
   /** The finite-difference step. */
@@ -161,9 +160,9 @@ export class SchrodingerOperator implements EigenOperator {
     this.potential = options.potential;
     this.density = options.density;
     this.scale = options.scale ?? 1;
-    this.shift = options.shift ?? 0;
     if (!(this.scale > 0)) throw new RangeError(`Invalid scale ${this.scale}: it must be positive`);
-    if (!Number.isFinite(this.shift)) throw new RangeError(`Invalid shift ${this.shift}`);
+    this.#shift = 0;
+    this.setShift(options.shift ?? 0);
     this.kinetic = parseKineticMethod(options.kinetic ?? "forward");
     this.fdEpsilon = options.fdEpsilon ?? 0.01;
     const rep = options.representation ?? "importance";
@@ -194,6 +193,21 @@ export class SchrodingerOperator implements EigenOperator {
         `Invalid sample block count ${this.sampleBlocks}: it must be a positive integer`,
       );
     }
+  }
+
+  /** Shift of T = scale·(−H) + shift. */
+  get shift(): number {
+    return this.#shift;
+  }
+
+  /**
+   * Changes the shift (a shift schedule): the eigenfunctions stay, every T-eigenvalue moves with it.
+   */
+  setShift(shift: number): void {
+    if (!Number.isFinite(shift)) {
+      throw new RangeError(`Invalid shift ${shift}: it must be a finite number`);
+    }
+    this.#shift = shift;
   }
 
   /** T-eigenvalue of an energy E: scale·(−E) + shift. */

@@ -201,6 +201,21 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "1,-2" for --omegas: expected positive numbers/,
     ],
     ["oscillator", ["--shift", "10"], /Invalid value "10" for --shift: mode 28 has energy 14/],
+    [
+      "oscillator",
+      ["--shift-final", "12"],
+      /Invalid value "12" for --shift-final: mode 28 has energy 14/,
+    ],
+    [
+      "hydrogen2d",
+      ["--shift-final", "2", "--shift-start", "0.8", "--shift-end", "0.5"],
+      /Invalid value "0.5" for --shift-end: it must not be below --shift-start \(0.8\)/,
+    ],
+    [
+      "hydrogen2d",
+      ["--shift-start", "1.5"],
+      /Invalid value "1.5" for --shift-start: expected a number ≥ 0 and ≤ 1/,
+    ],
     ["oscillator", ["--eval-modes", "29"], /Invalid value "29" for --eval-modes: at most --modes/],
     [
       "oscillator",

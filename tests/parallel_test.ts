@@ -34,24 +34,31 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
   const { config, problem, model, op, trainer } = setupRun();
   const pool = await WorkerPool.create(trainer, { workers: 2, spec: problem.spec!, config });
   try {
-    // The pooled gradient equals the mean of the two shards' gradients computed here.
-    const batch = op.sample(new Rng(9), 64);
-    const x = batch.x.dataSync() as Float32Array;
-    const pooled = await pool.gradients(trainer, batch);
-    const shards = [0, 1].map((i) => {
-      const b = op.batchFromArray(x.slice(i * 64, (i + 1) * 64), 32);
-      const g = trainer.computeGradients(b);
-      disposeBatch(b);
-      return g;
-    });
-    pooled.grads.forEach((g, i) => {
-      const a = g.dataSync(),
-        s0 = shards[0].grads[i].dataSync(),
-        s1 = shards[1].grads[i].dataSync();
-      a.forEach((v, k) => assert.ok(Math.abs(v - (s0[k] + s1[k]) / 2) <= 1e-6 * (1 + Math.abs(v))));
-    });
-    tf.dispose([pooled.grads, pooled.loss, pooled.norms, batch.x, Object.values(batch.data!)]);
-    for (const s of shards) tf.dispose([s.grads, s.loss, s.norms]);
+    // The pooled gradient equals the mean of the two shards' gradients computed here, also after
+    // the main operator's shift changed (a shift schedule): the Worker follows it.
+    for (const shift of [config.shift, 7]) {
+      op.setShift(shift);
+      const batch = op.sample(new Rng(9), 64);
+      const x = batch.x.dataSync() as Float32Array;
+      const pooled = await pool.gradients(trainer, batch);
+      const shards = [0, 1].map((i) => {
+        const b = op.batchFromArray(x.slice(i * 64, (i + 1) * 64), 32);
+        const g = trainer.computeGradients(b);
+        disposeBatch(b);
+        return g;
+      });
+      pooled.grads.forEach((g, i) => {
+        const a = g.dataSync(),
+          s0 = shards[0].grads[i].dataSync(),
+          s1 = shards[1].grads[i].dataSync();
+        a.forEach((v, k) =>
+          assert.ok(Math.abs(v - (s0[k] + s1[k]) / 2) <= 1e-6 * (1 + Math.abs(v)), `shift ${shift}`)
+        );
+      });
+      tf.dispose([pooled.grads, pooled.loss, pooled.norms, batch.x, Object.values(batch.data!)]);
+      for (const s of shards) tf.dispose([s.grads, s.loss, s.norms]);
+    }
+    op.setShift(config.shift);
     // Train with the pool; the Worker's replica must match the main thread's weights exactly.
     trainer.useGradientSource(pool);
     const losses: number[] = [];

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import {
+  buildModel,
+  buildOperator,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
   matrixWithSpectrum,
   Mlp,
   type Model,
   nestingMasks,
   type OperatorBatch,
   Rng,
+  scheduledShift,
   SymmetricMatrixOperator,
   TabularModel,
   Trainer,
@@ -243,5 +248,77 @@ Deno.test("Trainer rejects bad settings with clear messages", () => {
   );
   assert.match(thrown(make({ lr: -1 })).message, /Invalid learning rate -1/);
   assert.match(thrown(make({ ema: 1.5 })).message, /Invalid EMA decay 1.5/);
+  model.dispose();
+});
+
+Deno.test("scheduledShift holds, moves linearly, then holds", () => {
+  const schedule = { from: 20, to: 2, start: 0.25, end: 0.75 };
+  const at = (step: number) => scheduledShift(step, schedule, 100);
+  assert.deepEqual([0, 25, 50, 75, 100].map(at), [20, 20, 11, 2, 2]);
+  assert.ok(Math.abs(at(30) - (20 - 18 * 0.1)) < 1e-12);
+  // A step change (start = end) switches at that fraction.
+  assert.deepEqual(
+    [49, 50, 51].map((s) => scheduledShift(s, { ...schedule, start: 0.5, end: 0.5 }, 100)),
+    [20, 20, 2],
+  );
+});
+
+Deno.test("Trainer follows its shift schedule and evaluates at the current shift", async () => {
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 4, batch: 32, ema: 0 };
+  const problem = hydrogen2dProblem();
+  const rng = new Rng(0);
+  const model = buildModel(problem, config, rng);
+  const op = buildOperator(problem, config);
+  const schedule = { from: 20, to: 4, start: 0.25, end: 0.75 };
+  const trainer = new Trainer({ operator: op, model }, {
+    steps: 4,
+    batchSize: 32,
+    nesting: "sequential",
+    shiftSchedule: schedule,
+    rng,
+    onStep: (rec) => {
+      // During step k (1-based) the operator used the shift of 0-based step k − 1.
+      assert.equal(op.shift, scheduledShift(rec.step - 1, schedule, 4));
+    },
+  });
+  try {
+    const seen: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await trainer.step();
+      seen.push(op.shift);
+    }
+    assert.deepEqual(seen, [20, 20, 12, 4]);
+    op.setShift(99);
+    assert.equal(await trainer.withEvaluationWeights(() => op.shift), 4);
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+  // The schedule changes nothing but the shift: T's eigenvalues move, its eigenfunctions stay.
+  assert.equal(op.toEigenvalue(-1) - op.toEnergy(0), 100 + 4 - 4 / 100);
+});
+
+Deno.test("Trainer rejects a bad shift schedule with clear messages", () => {
+  const model = new TabularModel({ size: 16, outputs: 2, rng: new Rng(0) });
+  const make = (op: SymmetricMatrixOperator | ReturnType<typeof buildOperator>, s: object) => () =>
+    new Trainer({ operator: op, model }, {
+      steps: 10,
+      batchSize: 8,
+      shiftSchedule: { from: 20, to: 2, start: 0.5, end: 1, ...s },
+    });
+  assert.match(
+    thrown(make(smallOperator(), {})).message,
+    /Invalid shift schedule: the evd operator has no adjustable shift/,
+  );
+  const op = buildOperator(hydrogen2dProblem(), HYDROGEN2D_PRESETS.smoke);
+  assert.match(
+    thrown(make(op, { start: 0.8, end: 0.2 })).message,
+    /Invalid shift schedule fractions 0.8, 0.2: they must satisfy 0 ≤ start ≤ end ≤ 1/,
+  );
+  assert.match(
+    thrown(make(op, { to: NaN })).message,
+    /Invalid shift schedule to NaN: it must be finite/,
+  );
+  assert.match(thrown(() => op.setShift(Infinity)).message, /Invalid shift Infinity/);
   model.dispose();
 });
