@@ -111,7 +111,7 @@ export function helpText(options: ParseCliOptions): string {
   ];
   for (const [name, spec] of Object.entries(options.flags)) {
     const arg = spec.type === "boolean"
-      ? ""
+      ? `, --no-${kebab(name)}`
       : ` ${spec.choices ? spec.choices.join("|") : spec.type.toUpperCase()}`;
     const defaults = presetNames
       .map((p) => `${p}=${options.presets[p][name] ?? "-"}`)
@@ -166,8 +166,24 @@ export function parseCli(args: string[], options: ParseCliOptions): ParsedCli {
         }=VALUE when the value starts with "-"`,
       );
     }
+    const valued = msg.match(/Option '--([^' ]+)' does not take an argument/);
+    if (valued) {
+      throw new CliError(
+        `Invalid value for --${valued[1]}: a switch takes no value; write --${valued[1]} or --no-${
+          valued[1]
+        }`,
+      );
+    }
     const positional = msg.match(/Unexpected argument '([^']+)'/);
     if (positional) {
+      const before = args[args.indexOf(positional[1]) - 1] ?? "";
+      const name = byKebab.get(before.replace(/^--/, ""));
+      if (name && options.flags[name].type === "boolean") {
+        throw new CliError(
+          `Unexpected argument "${positional[1]}" after ${before}: a switch takes no value; ` +
+            `write ${before} or --no-${kebab(name)}`,
+        );
+      }
       throw new CliError(`Unexpected argument "${positional[1]}": this script takes only flags`);
     }
     throw new CliError(msg.replace(/\.$/, ""));

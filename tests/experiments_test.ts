@@ -212,6 +212,11 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "0.5" for --shift-end: it must not be below --shift-start \(0.8\)/,
     ],
     [
+      "oscillator",
+      ["--disjoint", "false"],
+      /Unexpected argument "false" after --disjoint: a switch takes no value; write --disjoint or --no-disjoint/,
+    ],
+    [
       "hydrogen2d",
       ["--shift-start", "1.5"],
       /Invalid value "1.5" for --shift-start: expected a number ≥ 0 and ≤ 1/,
@@ -373,4 +378,23 @@ Deno.test("The paper preset runs and checkpoints (one step)", async () => {
   assert.equal(manifest.userDefinedMetadata.step, 1);
   assert.equal(manifest.userDefinedMetadata.config.modes, 36);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("parseCli switches: --flag and --no-flag, with a clear error for a value", () => {
+  const options = {
+    usage: "demo",
+    flags: { radial: { type: "boolean" as const, description: "append |x|" } },
+    presets: { default: { radial: false }, on: { radial: true } },
+  };
+  assert.equal(parseCli(["--radial"], options).values.radial, true);
+  assert.equal(parseCli(["--preset", "on", "--no-radial"], options).values.radial, false);
+  assert.match(parseCli([], options).helpText, /--radial, --no-radial/);
+  assert.throws(
+    () => parseCli(["--radial", "true"], options),
+    /Unexpected argument "true" after --radial: a switch takes no value; write --radial or --no-radial$/,
+  );
+  assert.throws(
+    () => parseCli(["--radial=false"], options),
+    /Invalid value for --radial: a switch takes no value; write --radial or --no-radial$/,
+  );
 });
