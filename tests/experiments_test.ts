@@ -200,11 +200,11 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       ["--omegas", "1,-2"],
       /Invalid value "1,-2" for --omegas: expected positive numbers/,
     ],
-    ["oscillator", ["--shift", "10"], /Invalid value "10" for --shift: mode 28 has energy 14/],
+    ["oscillator", ["--shift", "10"], /Invalid value "10" for --shift: mode 36 has energy 16/],
     [
       "oscillator",
       ["--shift-final", "12"],
-      /Invalid value "12" for --shift-final: mode 28 has energy 14/,
+      /Invalid value "12" for --shift-final: mode 36 has energy 16/,
     ],
     [
       "hydrogen2d",
@@ -221,7 +221,7 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       ["--shift-start", "1.5"],
       /Invalid value "1.5" for --shift-start: expected a number ≥ 0 and ≤ 1/,
     ],
-    ["oscillator", ["--eval-modes", "29"], /Invalid value "29" for --eval-modes: at most --modes/],
+    ["oscillator", ["--eval-modes", "37"], /Invalid value "37" for --eval-modes: at most --modes/],
     [
       "oscillator",
       ["--dim", "3", "--eval-quadrature", "grid"],
@@ -246,6 +246,8 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
         "--allow-read",
         "--allow-write=/proc",
         script(name),
+        // Should a case ever become valid input, it stops after one step instead of training.
+        "--stop-after=1",
         ...args,
       ]);
       assert.equal(r.code, 2, r.stderr);
