@@ -90,7 +90,8 @@ export interface TrainOptions {
  * A shift schedule for T = A + s·I: s stays at `from` until the fraction `start` of the steps, moves
  * linearly to `to` by the fraction `end`, and stays there. A large shift early keeps modes alive
  * while they find their states (the deflated operator stays positive); a small one late widens the
- * relative gaps λ_l/λ_{l+1} that set the convergence rate of the last modes.
+ * relative gaps λ_l/λ_{l+1} that set the convergence rate of the last modes. (On 2-D hydrogen this
+ * gave no consistent gain: README, "what mattered".)
  */
 export interface ShiftSchedule {
   /** Shift before `start`. */
@@ -104,17 +105,20 @@ export interface ShiftSchedule {
 }
 
 /**
- * The shift at (0-based) step `step` of a run of `totalSteps`.
+ * The shift at (0-based) step `step` of a run of `schedule.totalSteps` steps.
  *
  * @example
  * ```ts
  * import { scheduledShift } from "./train.ts";
- * const schedule = { from: 20, to: 2, start: 0.5, end: 1 };
- * console.log(scheduledShift(50, schedule, 100), scheduledShift(75, schedule, 100)); // 20 11
+ * const schedule = { from: 20, to: 2, start: 0.5, end: 1, totalSteps: 100 };
+ * console.log(scheduledShift(50, schedule), scheduledShift(75, schedule)); // 20 11
  * ```
  */
-export function scheduledShift(step: number, schedule: ShiftSchedule, totalSteps: number): number {
-  const t = step / Math.max(1, totalSteps);
+export function scheduledShift(
+  step: number,
+  schedule: ShiftSchedule & { totalSteps: number },
+): number {
+  const t = step / Math.max(1, schedule.totalSteps);
   if (t <= schedule.start) return schedule.from;
   if (t >= schedule.end) return schedule.to;
   const u = (t - schedule.start) / (schedule.end - schedule.start);
@@ -579,7 +583,7 @@ export class Trainer {
     const schedule = this.options.shiftSchedule;
     const op = this.problem.operator;
     if (schedule && op.kind === "evd") {
-      op.setShift?.(scheduledShift(step, schedule, this.options.steps));
+      op.setShift?.(scheduledShift(step, { ...schedule, totalSteps: this.options.steps }));
     }
   }
 

@@ -253,12 +253,14 @@ Deno.test("Trainer rejects bad settings with clear messages", () => {
 
 Deno.test("scheduledShift holds, moves linearly, then holds", () => {
   const schedule = { from: 20, to: 2, start: 0.25, end: 0.75 };
-  const at = (step: number) => scheduledShift(step, schedule, 100);
+  const at = (step: number) => scheduledShift(step, { ...schedule, totalSteps: 100 });
   assert.deepEqual([0, 25, 50, 75, 100].map(at), [20, 20, 11, 2, 2]);
   assert.ok(Math.abs(at(30) - (20 - 18 * 0.1)) < 1e-12);
   // A step change (start = end) switches at that fraction.
   assert.deepEqual(
-    [49, 50, 51].map((s) => scheduledShift(s, { ...schedule, start: 0.5, end: 0.5 }, 100)),
+    [49, 50, 51].map((s) =>
+      scheduledShift(s, { ...schedule, start: 0.5, end: 0.5, totalSteps: 100 })
+    ),
     [20, 20, 2],
   );
 });
@@ -278,7 +280,7 @@ Deno.test("Trainer follows its shift schedule and evaluates at the current shift
     rng,
     onStep: (rec) => {
       // During step k (1-based) the operator used the shift of 0-based step k − 1.
-      assert.equal(op.shift, scheduledShift(rec.step - 1, schedule, 4));
+      assert.equal(op.shift, scheduledShift(rec.step - 1, { ...schedule, totalSteps: 4 }));
     },
   });
   try {
