@@ -119,8 +119,10 @@ export function hydrogen2dProblem(): SchrodingerProblem {
     dim: 2,
     potential: coulombPotential(),
     spectrum: hydrogen2d(),
+    // 256 angles: a trained model's energies change by < 0.2% from 256 to 384 angles, but by 28%
+    // from 48 to 256 (README, "Evaluation quadrature").
     quadrature: (c) =>
-      polarQuadrature({ radius: c.quadRadius, radialNodes: 16, panels: 8, angles: 48 }),
+      polarQuadrature({ radius: c.quadRadius, radialNodes: 16, panels: 8, angles: 256 }),
     plotHalfWidth: 25,
   };
 }
@@ -163,12 +165,13 @@ export function hydrogen3dProblem(): SchrodingerProblem {
     potential: coulombPotential(),
     spectrum: hydrogen3d(),
     quadrature: (c) =>
+      // 32 × 64 directions: 12 × 24 put a trained model's mean energy error 50% too high (README).
       sphericalQuadrature({
         radius: c.quadRadius,
         radialNodes: 12,
         panels: 8,
-        polar: 12,
-        azimuthal: 24,
+        polar: 32,
+        azimuthal: 64,
       }),
   };
 }

@@ -83,7 +83,11 @@ export interface PolarOptions {
   radialNodes?: number;
   /** Radial panels (geometrically growing); default 8. */
   panels?: number;
-  /** Uniform angles; default 48. */
+  /**
+   * Uniform angles; default 256, exact for angular harmonics of degree ≤ 255. Learned networks carry
+   * angular detail far above their target's: on a trained 2-D hydrogen model 48 angles put the mean
+   * energy error 28% too high (README, "Evaluation quadrature").
+   */
   angles?: number;
 }
 
@@ -99,7 +103,7 @@ export interface PolarOptions {
  */
 export function polarQuadrature(options: PolarOptions): Quadrature {
   const { r, w } = radialRule(options.radius, options.radialNodes ?? 16, options.panels ?? 8);
-  const m = options.angles ?? 48;
+  const m = options.angles ?? 256;
   const points: number[][] = [], weights: number[] = [];
   for (let j = 0; j < m; j++) {
     const t = 2 * Math.PI * (j + 0.5) / m;
@@ -119,17 +123,17 @@ export interface SphericalOptions {
   radialNodes?: number;
   /** Radial panels; default 8. */
   panels?: number;
-  /** Gauss–Legendre nodes in cos θ; default 12. */
+  /** Gauss–Legendre nodes in cos θ; default 32 (exact for polynomials of degree ≤ 63). */
   polar?: number;
-  /** Uniform azimuths; default 24. */
+  /** Uniform azimuths; default 64 (as polarQuadrature's angles: learned functions need them). */
   azimuthal?: number;
 }
 
 /** Spherical product rule on the ball: weights r²·dr·d(cos θ)·dφ. */
 export function sphericalQuadrature(options: SphericalOptions): Quadrature {
   const { r, w } = radialRule(options.radius, options.radialNodes ?? 12, options.panels ?? 8);
-  const ct = gaussLegendre(options.polar ?? 12);
-  const m = options.azimuthal ?? 24;
+  const ct = gaussLegendre(options.polar ?? 32);
+  const m = options.azimuthal ?? 64;
   const points: number[][] = [], weights: number[] = [];
   for (let a = 0; a < m; a++) {
     const phi = 2 * Math.PI * (a + 0.5) / m;

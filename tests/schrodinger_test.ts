@@ -11,6 +11,10 @@ import {
   harmonicPotential,
   hydrogen2d,
   hydrogen3d,
+  HYDROGEN3D_PRESETS,
+  hydrogen3dProblem,
+  HYDROGEN2D_PRESETS,
+  hydrogen2dProblem,
   type Jet,
   Mlp,
   type Model,
@@ -415,4 +419,32 @@ Deno.test("BoxMaskModel: a short run learns the infinite well's lowest shells", 
   );
   assert.ok(report.subspaceDistanceAvg! < 0.02, `subspace ${report.subspaceDistanceAvg}`);
   model.dispose();
+});
+
+// Trained networks carry angular detail far above their targets' (README, "Evaluation quadrature"):
+// the evaluation rules must integrate high angular harmonics exactly, not just the targets.
+Deno.test("hydrogen2dProblem and hydrogen3dProblem quadratures integrate high angular harmonics", () => {
+  const radial = (q: { points: number[][]; weights: number[] }, f: (p: number[]) => number) =>
+    q.points.reduce((s, p, i) => s + q.weights[i] * f(p), 0);
+  const decay = (p: number[]) => Math.exp(-Math.hypot(...p) / 8);
+  const q2 = hydrogen2dProblem().quadrature(HYDROGEN2D_PRESETS.default);
+  const disc = radial(q2, decay);
+  for (const m of [1, 24, 64, 127]) {
+    const v = radial(q2, (p) => decay(p) * Math.cos(m * Math.atan2(p[1], p[0])) ** 2);
+    assert.ok(Math.abs(v / disc - 0.5) < 1e-10, `cos²(${m}θ) averages ${v / disc}`);
+  }
+  // 48 angles, the previous rule, alias cos²(24θ) to 0: what the test exists to catch.
+  const coarse = polarQuadrature({ radius: 120, angles: 48 });
+  const aliased = radial(coarse, (p) => decay(p) * Math.cos(24 * Math.atan2(p[1], p[0])) ** 2);
+  assert.ok(Math.abs(aliased / radial(coarse, decay)) < 1e-10);
+  const q3 = hydrogen3dProblem().quadrature(HYDROGEN3D_PRESETS.default);
+  const ball = radial(q3, decay);
+  for (const k of [1, 10, 31]) {
+    const v = radial(q3, (p) => decay(p) * (p[2] / Math.hypot(...p)) ** (2 * k));
+    assert.ok(Math.abs(v / ball - 1 / (2 * k + 1)) < 1e-10, `cos^${2 * k}θ averages ${v / ball}`);
+  }
+  for (const m of [1, 16, 31]) {
+    const v = radial(q3, (p) => decay(p) * Math.cos(m * Math.atan2(p[1], p[0])) ** 2);
+    assert.ok(Math.abs(v / ball - 0.5) < 1e-10, `cos²(${m}φ) averages ${v / ball}`);
+  }
 });
