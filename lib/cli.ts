@@ -23,6 +23,8 @@ export interface FlagSpec {
   max?: number;
   /** Whether `min` itself is excluded (e.g. learning rate > 0). */
   exclusiveMin?: boolean;
+  /** Whether `max` itself is excluded (e.g. a decay rate < 1). */
+  exclusiveMax?: boolean;
   /** Whether the flag may be left unset (no preset value and no default); default false. */
   optional?: boolean;
 }
@@ -89,7 +91,8 @@ function convert(name: string, spec: FlagSpec, raw: string | boolean): string | 
     throw new CliError(`Invalid value "${raw}" for ${flag}: expected ${what}${range(spec)}`);
   }
   const belowMin = spec.min !== undefined && (spec.exclusiveMin ? x <= spec.min : x < spec.min);
-  if (belowMin || (spec.max !== undefined && x > spec.max)) {
+  const aboveMax = spec.max !== undefined && (spec.exclusiveMax ? x >= spec.max : x > spec.max);
+  if (belowMin || aboveMax) {
     throw new CliError(`Invalid value "${raw}" for ${flag}: expected ${what}${range(spec)}`);
   }
   return x;
@@ -97,7 +100,7 @@ function convert(name: string, spec: FlagSpec, raw: string | boolean): string | 
 
 function range(spec: FlagSpec): string {
   const lo = spec.min !== undefined ? `${spec.exclusiveMin ? ">" : "≥"} ${spec.min}` : "";
-  const hi = spec.max !== undefined ? `≤ ${spec.max}` : "";
+  const hi = spec.max !== undefined ? `${spec.exclusiveMax ? "<" : "≤"} ${spec.max}` : "";
   return lo || hi ? ` ${[lo, hi].filter(Boolean).join(" and ")}` : "";
 }
 

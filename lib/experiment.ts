@@ -76,6 +76,10 @@ export interface ExperimentConfig {
   optimizer: string;
   /** RMSprop smoothing α. */
   alpha: number;
+  /** Adam β₁, the first moment's decay (default 0.9). */
+  beta1?: number;
+  /** Adam β₂, the second moment's decay (default 0.999). */
+  beta2?: number;
   /** Optimiser ε added to the root-mean-square denominator (0: 1e-8 for Adam, 1e-10 for RMSprop). */
   epsilon?: number;
   /** `cosine` or `constant`. */
@@ -98,6 +102,10 @@ export interface ExperimentConfig {
   reviveEvery: number;
   /** Last step of reviving, as a fraction of the steps. */
   reviveUntil: number;
+  /** Norm ratio below which a mode counts as dead (default 0.1). */
+  reviveRatio?: number;
+  /** Also revive the last mode when it falls below `reviveRatio` × the previous mode's norm. */
+  reviveLast?: boolean;
   /** Seed of the run's single generator. */
   seed: number;
   /** tfjs backend. */
@@ -170,6 +178,20 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   lr: { type: "number", min: 0, exclusiveMin: true, description: "base learning rate" },
   optimizer: { type: "string", choices: ["adam", "rmsprop", "sgd"], description: "optimiser" },
   alpha: { type: "number", min: 0, max: 1, description: "RMSprop smoothing α" },
+  beta1: {
+    type: "number",
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: "Adam β₁ (first-moment decay)",
+  },
+  beta2: {
+    type: "number",
+    min: 0,
+    max: 1,
+    exclusiveMax: true,
+    description: "Adam β₂ (second-moment decay)",
+  },
   epsilon: {
     type: "number",
     min: 0,
@@ -203,8 +225,21 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   reviveEvery: {
     type: "integer",
     min: 0,
-    description: "re-initialise modes whose norm fell below 0.1× a later mode's, every N steps " +
-      "(0: off; disjoint networks)",
+    description: "re-initialise modes whose norm fell below --revive-ratio × a later mode's, " +
+      "every N steps (0: off; disjoint networks)",
+  },
+  reviveRatio: {
+    type: "number",
+    min: 0,
+    exclusiveMin: true,
+    max: 1,
+    exclusiveMax: true,
+    description: "norm ratio below which --revive-every counts a mode as dead",
+  },
+  reviveLast: {
+    type: "boolean",
+    description: "--revive-every also re-draws the last mode when its norm falls below " +
+      "--revive-ratio × the previous mode's",
   },
   reviveUntil: {
     type: "number",
@@ -457,6 +492,8 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
     optimizer: {
       name: config.optimizer,
       alpha: config.alpha,
+      beta1: config.beta1,
+      beta2: config.beta2,
       epsilon: config.epsilon ? config.epsilon : config.optimizer === "rmsprop" ? 1e-10 : 1e-8,
     },
     lr: config.lr,
@@ -465,7 +502,12 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
     ema: config.ema > 0 ? config.ema : undefined,
     clipNorm: config.clip > 0 ? config.clip : undefined,
     revive: config.reviveEvery > 0
-      ? { every: config.reviveEvery, until: config.reviveUntil }
+      ? {
+        every: config.reviveEvery,
+        until: config.reviveUntil,
+        ratio: config.reviveRatio,
+        last: config.reviveLast,
+      }
       : undefined,
     shiftSchedule: config.shiftFinal !== undefined
       ? {

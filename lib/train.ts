@@ -158,21 +158,41 @@ export interface ReviveOptions {
   until?: number;
   /** Norm ratio below which a mode counts as dead; default 0.1. */
   ratio?: number;
+  /**
+   * Also count the last mode as dead when its norm is below `ratio` times the previous mode's
+   * (default false). No later mode can expose it, and where consecutive eigenvalues lie close (an
+   * operator lifted by a shift, such as the hydrogen presets' T) a last mode that small has
+   * collapsed rather than found a small eigenvalue.
+   */
+  last?: boolean;
+}
+
+/** Options of {@linkcode deadModes}. */
+export interface DeadModesOptions {
+  /** Norm ratio below which a mode counts as dead. */
+  ratio: number;
+  /** Also test the last mode against the previous one (see `ReviveOptions.last`). */
+  last?: boolean;
 }
 
 /**
- * The modes whose norm is below `ratio` times the largest norm of a later mode (0-based).
+ * The modes whose norm is below `ratio` times the largest norm of a later mode (0-based), and with
+ * `last`, the last mode when its norm is below `ratio` times the previous mode's.
  *
  * @example
  * ```ts
  * import { deadModes } from "./train.ts";
- * console.log(deadModes([9, 0.01, 5, 4], 0.1)); // [1]
+ * console.log(deadModes([9, 0.01, 5, 4], { ratio: 0.1 })); // [1]
+ * console.log(deadModes([9, 5, 4, 0.01], { ratio: 0.1, last: true })); // [3]
  * ```
  */
-export function deadModes(norms: ArrayLike<number>, ratio: number): number[] {
+export function deadModes(norms: ArrayLike<number>, options: DeadModesOptions): number[] {
+  const { ratio } = options;
   const dead: number[] = [];
+  const L = norms.length;
+  if (options.last && L > 1 && norms[L - 1] < ratio * norms[L - 2]) dead.push(L - 1);
   let laterMax = -Infinity;
-  for (let l = norms.length - 1; l >= 0; l--) {
+  for (let l = L - 1; l >= 0; l--) {
     if (norms[l] < ratio * laterMax) dead.push(l);
     laterMax = Math.max(laterMax, norms[l]);
   }
@@ -549,7 +569,7 @@ export class Trainer {
     const revive = this.options.revive;
     const revived = revive && stepNo % revive.every === 0 &&
         stepNo <= (revive.until ?? 0.5) * this.options.steps
-      ? deadModes(modeNorms, revive.ratio ?? 0.1)
+      ? deadModes(modeNorms, { ratio: revive.ratio ?? 0.1, last: revive.last })
       : [];
     if (revived.length > 0) await this.reviveOutputs(revived);
     this.#elapsed += (performance.now() - t0) / 1000;

@@ -15,6 +15,7 @@ import {
   parseOmegas,
   Rng,
   Trainer,
+  trainerOptions,
   validateConfig,
 } from "../mod.ts";
 import { runDeno, setup } from "./helpers.ts";
@@ -169,6 +170,7 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "7" for --batch: split halves need an even batch size/,
     ],
     ["hydrogen2d", ["--lr", "NaN"], /Invalid value "NaN" for --lr: expected a number > 0/],
+    ["hydrogen2d", ["--beta2", "1"], /Invalid value "1" for --beta2: expected a number ≥ 0 and < 1/],
     [
       "hydrogen2d",
       ["--kinetic", "spectral"],
@@ -399,4 +401,19 @@ Deno.test("parseCli switches: --flag and --no-flag, with a clear error for a val
     () => parseCli(["--radial=false"], options),
     /Invalid value for --radial: a switch takes no value; write --radial or --no-radial$/,
   );
+});
+
+Deno.test("trainerOptions passes --beta1 and --beta2 to Adam", () => {
+  const values = parseCli(["--beta1", "0.8", "--beta2", "0.99"], {
+    flags: EXPERIMENT_FLAGS,
+    presets: HYDROGEN2D_PRESETS as never,
+    usage: "hydrogen2d",
+  }).values;
+  const betas = (config: typeof HYDROGEN2D_PRESETS.default) => {
+    const options = trainerOptions(config, new Rng(0)).optimizer;
+    assert.ok(typeof options === "object");
+    return [options.beta1, options.beta2];
+  };
+  assert.deepEqual(betas(asConfig(values)), [0.8, 0.99]);
+  assert.deepEqual(betas(HYDROGEN2D_PRESETS.default), [0.9, 0.999]);
 });

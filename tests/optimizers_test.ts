@@ -40,17 +40,20 @@ Deno.test("createOptimizer rmsprop follows PyTorch: eps outside the square root"
   close(trajectory("rmsprop", { alpha, epsilon: eps }, lr), expected);
 });
 
-Deno.test("createOptimizer adam uses bias-corrected moments", () => {
-  const b1 = 0.9, b2 = 0.999, eps = 1e-8, lr = 0.1;
-  let m = 0, v = 0, x = 1;
-  const expected = GRADS.map((g, i) => {
-    const t = i + 1;
-    m = b1 * m + (1 - b1) * g;
-    v = b2 * v + (1 - b2) * g * g;
-    x -= lr * (m / (1 - b1 ** t)) / (Math.sqrt(v / (1 - b2 ** t)) + eps);
-    return x;
-  });
-  close(trajectory("adam", {}, lr), expected);
+Deno.test("createOptimizer adam uses bias-corrected moments with its β₁ and β₂", () => {
+  const adam = (b1: number, b2: number) => {
+    const eps = 1e-8, lr = 0.1;
+    let m = 0, v = 0, x = 1;
+    return GRADS.map((g, i) => {
+      const t = i + 1;
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g * g;
+      x -= lr * (m / (1 - b1 ** t)) / (Math.sqrt(v / (1 - b2 ** t)) + eps);
+      return x;
+    });
+  };
+  close(trajectory("adam", {}, 0.1), adam(0.9, 0.999));
+  close(trajectory("adam", { beta1: 0.5, beta2: 0.9 }, 0.1), adam(0.5, 0.9));
 });
 
 Deno.test("createOptimizer sgd with momentum starts its buffer at the first gradient", () => {

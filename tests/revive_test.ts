@@ -20,10 +20,19 @@ await setup();
 const points = [[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]];
 
 Deno.test("deadModes flags modes far below a later mode's norm", () => {
-  assert.deepEqual(deadModes([9, 0.01, 5, 4], 0.1), [1]);
-  assert.deepEqual(deadModes([9, 5, 4, 0.01], 0.1), [], "a small last mode is not an inversion");
-  assert.deepEqual(deadModes([0.2, 0.3, 8, 0.5, 6], 0.1), [0, 1, 3]);
-  assert.deepEqual(deadModes([3, 2, 1], 0.1), []);
+  const r = { ratio: 0.1 };
+  assert.deepEqual(deadModes([9, 0.01, 5, 4], r), [1]);
+  assert.deepEqual(deadModes([9, 5, 4, 0.01], r), [], "a small last mode is not an inversion");
+  assert.deepEqual(deadModes([0.2, 0.3, 8, 0.5, 6], r), [0, 1, 3]);
+  assert.deepEqual(deadModes([3, 2, 1], r), []);
+});
+
+Deno.test("deadModes with last also flags a last mode far below the previous one", () => {
+  const r = { ratio: 0.2, last: true };
+  assert.deepEqual(deadModes([22, 21, 21, 0.5], r), [3]);
+  assert.deepEqual(deadModes([22, 21, 21, 5], r), [], "0.24 of the previous is alive at 0.2");
+  assert.deepEqual(deadModes([22, 0.3, 21, 0.5], r), [1, 3]);
+  assert.deepEqual(deadModes([0.5], r), [], "a lone mode has nothing to compare with");
 });
 
 Deno.test("Mlp.reinitializeOutput re-draws one disjoint network and leaves the others", () => {
