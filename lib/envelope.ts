@@ -10,7 +10,13 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
-import { assertOutputIndex, type Jet, type Model, predictPoints } from "./models.ts";
+import {
+  assertOutputIndex,
+  type Jet,
+  type Model,
+  predictPoints,
+  type ReinitializeOptions,
+} from "./models.ts";
 import type { Rng } from "./random.ts";
 
 /** The envelope shapes. */
@@ -160,9 +166,15 @@ export class EnvelopeModel implements Model {
   }
 
   /** Re-draws output `mode` of the base model and resets its envelope scale to the initial one. */
-  reinitializeOutput(mode: number, rng: Rng): (Tensor | null)[] {
+  reinitializeOutput(
+    mode: number,
+    rng: Rng,
+    options: ReinitializeOptions = {},
+  ): (Tensor | null)[] {
     assertOutputIndex(mode, this.outputDim);
-    const masks = reinitializeBase(this.base, mode, rng);
+    const from = options.featuresFrom;
+    if (from !== undefined) assertOutputIndex(from, this.outputDim);
+    const masks = reinitializeBase(this.base, mode, rng, options);
     if (this.variables.length === masks.length) return masks;
     const L = this.outputDim;
     const mask = tf.tidy(() => tf.oneHot(tf.tensor1d([mode], "int32"), L).toFloat());
@@ -170,7 +182,9 @@ export class EnvelopeModel implements Model {
       this.logScales.assign(
         tf.where(
           tf.cast(mask, "bool"),
-          tf.fill([1, L], this.#initialLogScales[mode]),
+          from === undefined
+            ? tf.fill([1, L], this.#initialLogScales[mode])
+            : tf.tile(tf.slice(this.logScales, [0, from], [-1, 1]), [1, L]),
           this.logScales,
         ),
       )
@@ -186,13 +200,18 @@ export class EnvelopeModel implements Model {
 }
 
 /** The base model's {@linkcode Model.reinitializeOutput}, or a clear error when it has none. */
-function reinitializeBase(base: Model, mode: number, rng: Rng): (Tensor | null)[] {
+function reinitializeBase(
+  base: Model,
+  mode: number,
+  rng: Rng,
+  options: ReinitializeOptions,
+): (Tensor | null)[] {
   if (!base.reinitializeOutput) {
     throw new RangeError(
       `Cannot re-initialise output ${mode} of a ${base.kind} model: its outputs share parameters`,
     );
   }
-  return base.reinitializeOutput(mode, rng);
+  return base.reinitializeOutput(mode, rng, options);
 }
 
 /**
@@ -305,8 +324,12 @@ export class BoxMaskModel implements Model {
   }
 
   /** Re-draws output `mode` of the base model. */
-  reinitializeOutput(mode: number, rng: Rng): (Tensor | null)[] {
-    return reinitializeBase(this.base, mode, rng);
+  reinitializeOutput(
+    mode: number,
+    rng: Rng,
+    options: ReinitializeOptions = {},
+  ): (Tensor | null)[] {
+    return reinitializeBase(this.base, mode, rng, options);
   }
 
   /** Frees the base model. */

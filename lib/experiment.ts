@@ -106,6 +106,8 @@ export interface ExperimentConfig {
   reviveRatio?: number;
   /** Also revive the last mode when it falls below `reviveRatio` × the previous mode's norm. */
   reviveLast?: boolean;
+  /** `init` (re-draw) or `previous` (copy the previous mode's features): see `ReviveOptions`. */
+  reviveFrom?: string;
   /** Seed of the run's single generator. */
   seed: number;
   /** tfjs backend. */
@@ -235,6 +237,12 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     max: 1,
     exclusiveMax: true,
     description: "norm ratio below which --revive-every counts a mode as dead",
+  },
+  reviveFrom: {
+    type: "string",
+    choices: ["init", "previous"],
+    description: "a revived mode is re-drawn (init) or takes the previous mode's features " +
+      "with a fresh last layer (previous)",
   },
   reviveLast: {
     type: "boolean",
@@ -507,6 +515,7 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
         until: config.reviveUntil,
         ratio: config.reviveRatio,
         last: config.reviveLast,
+        from: config.reviveFrom as "init" | "previous" | undefined,
       }
       : undefined,
     shiftSchedule: config.shiftFinal !== undefined
@@ -861,7 +870,9 @@ export async function runExperiment(
       if (rec.revived) {
         log(
           `step ${rec.step}: revived mode${rec.revived.length > 1 ? "s" : ""} ` +
-            `${rec.revived.map((l) => l + 1).join(", ")} (norm below 0.1× a later mode's)`,
+            `${rec.revived.map((l) => l + 1).join(", ")} (norm below ${
+              config.reviveRatio ?? 0.1
+            }× a later mode's${config.reviveLast ? " or, for the last, the previous one's" : ""})`,
         );
       }
       if (config.evalEvery > 0 && rec.step % config.evalEvery === 0 && rec.step < config.steps) {

@@ -51,7 +51,18 @@ export interface Model {
    * of the entries that changed (null where none did), so that optimiser and EMA state can be reset
    * there. The caller disposes the masks. Throws when the outputs share parameters.
    */
-  reinitializeOutput?(mode: number, rng: Rng): (Tensor | null)[];
+  reinitializeOutput?(mode: number, rng: Rng, options?: ReinitializeOptions): (Tensor | null)[];
+}
+
+/** Options of {@linkcode Model.reinitializeOutput}. */
+export interface ReinitializeOptions {
+  /**
+   * Copy every parameter but the last layer's from this output's network (its features, and its
+   * envelope scale), and draw only the last layer afresh. A re-drawn network's random features are
+   * broad and overlap the learned low states, so a revived mode can settle at a small norm; trained
+   * features of a neighbouring mode already resolve the structure of the states still missing.
+   */
+  featuresFrom?: number;
 }
 
 /** Throws unless `mode` is an output index of a model with `outputs` outputs. */
@@ -391,11 +402,14 @@ export class Mlp implements Model {
   }
 
   /**
-   * Disjoint networks: re-draws network `mode` (He-normal weights, zero biases, as at construction)
-   * and returns the masks of its entries in every variable. A shared MLP throws.
+   * Disjoint networks: re-draws network `mode` (He-normal weights, zero biases, as at construction;
+   * with `featuresFrom`, only the last layer, the others copied from that network) and returns the
+   * masks of its entries in every variable. A shared MLP throws.
    */
-  reinitializeOutput(mode: number, rng: Rng): Tensor[] {
+  reinitializeOutput(mode: number, rng: Rng, options: ReinitializeOptions = {}): Tensor[] {
     assertOutputIndex(mode, this.outputDim);
+    const from = options.featuresFrom;
+    if (from !== undefined) assertOutputIndex(from, this.outputDim);
     if (this.groups === 1) {
       throw new RangeError(
         `Cannot re-initialise output ${mode} of a shared MLP: its outputs share every parameter ` +
@@ -404,13 +418,18 @@ export class Mlp implements Model {
     }
     const G = this.groups;
     const masks: Tensor[] = [];
+    const lastLayer = this.weights.length - 1;
     this.weights.forEach((w, k) => {
       const fanIn = this.widths[k], h = this.widths[k + 1];
-      const fresh = rng.normals(fanIn * h, this.#initStd[k]);
+      const copy = from !== undefined && k < lastLayer;
+      const fresh = copy ? null : rng.normals(fanIn * h, this.#initStd[k]);
       // The first layer holds the networks side by side as column blocks, later ones as groups.
       const [block, axis] = k === 0
-        ? [tf.tensor2d(fresh, [fanIn, h]), 1]
-        : [tf.tensor3d(fresh, [1, fanIn, h]), 0];
+        ? [copy ? tf.slice(w, [0, from! * h], [fanIn, h]) : tf.tensor2d(fresh!, [fanIn, h]), 1]
+        : [
+          copy ? tf.slice(w, [from!, 0, 0], [1, fanIn, h]) : tf.tensor3d(fresh!, [1, fanIn, h]),
+          0,
+        ];
       const before = mode * (k === 0 ? h : 1), after = (G - mode - 1) * (k === 0 ? h : 1);
       const stitched = (fill: (shape: number[]) => Tensor, middle: Tensor) =>
         tf.concat(
@@ -431,7 +450,13 @@ export class Mlp implements Model {
       const bMask = tf.tidy(() =>
         tf.concat([tf.zeros([mode * h]), tf.ones([h]), tf.zeros([(G - mode - 1) * h])])
       );
-      tf.tidy(() => b.assign(tf.mul(b, tf.sub(1, bMask))));
+      tf.tidy(() => {
+        const kept = tf.mul(b, tf.sub(1, bMask));
+        if (!copy) return b.assign(kept);
+        const source = tf.slice(b, [from! * h], [h]);
+        const moved = tf.concat([tf.zeros([mode * h]), source, tf.zeros([(G - mode - 1) * h])]);
+        b.assign(tf.add(kept, moved));
+      });
       masks.push(bMask);
     });
     return masks;

@@ -44,6 +44,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   reviveUntil: 0.5,
   reviveRatio: 0.1,
   reviveLast: false,
+  reviveFrom: "init",
   seed: 0,
   backend: "wasm",
   kinetic: "forward",

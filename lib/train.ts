@@ -165,6 +165,12 @@ export interface ReviveOptions {
    * collapsed rather than found a small eigenvalue.
    */
   last?: boolean;
+  /**
+   * What a dead mode is re-drawn from: `init` (default), its initial distribution; `previous`, the
+   * previous mode's trained features with a fresh last layer (`ReinitializeOptions.featuresFrom`;
+   * mode 1 is drawn from `init`).
+   */
+  from?: "init" | "previous";
 }
 
 /** Options of {@linkcode deadModes}. */
@@ -295,6 +301,11 @@ function validateRevive(revive: ReviveOptions, model: Model, models: number): vo
   }
   if (!(ratio > 0 && ratio < 1)) {
     throw new RangeError(`Invalid revive ratio ${ratio}: it must be in (0, 1)`);
+  }
+  if (revive.from !== undefined && revive.from !== "init" && revive.from !== "previous") {
+    throw new RangeError(
+      `Invalid revive source "${revive.from}": allowed values are init, previous`,
+    );
   }
   if (models !== 1 || !model.reinitializeOutput) {
     throw new RangeError(
@@ -517,8 +528,10 @@ export class Trainer {
         "Cannot revive modes: it needs one model whose outputs own their parameters (disjoint)",
       );
     }
+    const previous = this.options.revive?.from === "previous";
     for (const mode of modes) {
-      const masks = model.reinitializeOutput(mode, this.rng);
+      const featuresFrom = previous && mode > 0 ? mode - 1 : undefined;
+      const masks = model.reinitializeOutput(mode, this.rng, { featuresFrom });
       resetOptimizerEntries(this.optimizer, masks);
       this.ema?.resetEntries(masks);
       tf.dispose(masks.filter((m): m is Tensor => m !== null));

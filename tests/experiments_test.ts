@@ -170,7 +170,16 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "7" for --batch: split halves need an even batch size/,
     ],
     ["hydrogen2d", ["--lr", "NaN"], /Invalid value "NaN" for --lr: expected a number > 0/],
-    ["hydrogen2d", ["--beta2", "1"], /Invalid value "1" for --beta2: expected a number ≥ 0 and < 1/],
+    [
+      "hydrogen2d",
+      ["--beta2", "1"],
+      /Invalid value "1" for --beta2: expected a number ≥ 0 and < 1/,
+    ],
+    [
+      "hydrogen2d",
+      ["--revive-from", "best"],
+      /Invalid value "best" for --revive-from: allowed values are init, previous/,
+    ],
     [
       "hydrogen2d",
       ["--kinetic", "spectral"],

@@ -88,6 +88,40 @@ Deno.test("Mlp.reinitializeOutput re-draws one disjoint network and leaves the o
   shared.dispose();
 });
 
+Deno.test("Mlp.reinitializeOutput featuresFrom copies a network's hidden layers, not its last", () => {
+  const net = new Mlp({ inputDim: 2, outputs: 4, hidden: [8, 8], disjoint: true, rng: new Rng(3) });
+  try {
+    tf.tidy(() => net.variables.forEach((v) => v.assign(tf.add(v, 0.25))));
+    const before = net.predict(points);
+    const lastBefore = Array.from(net.weights[2].dataSync());
+    tf.dispose(net.reinitializeOutput(2, new Rng(4), { featuresFrom: 1 }));
+    const after = net.predict(points);
+    before.forEach((row, i) =>
+      row.forEach((v, l) => assert.equal(after[i][l] === v, l !== 2, `output ${l}`))
+    );
+    // Layer 0 holds networks as column blocks of 8; layers 1 and 2 as groups [4, fanIn, h].
+    const w0 = net.weights[0].arraySync() as number[][];
+    w0.forEach((row) => assert.deepEqual(row.slice(16, 24), row.slice(8, 16)));
+    const w1 = net.weights[1].arraySync() as number[][][];
+    assert.deepEqual(w1[2], w1[1]);
+    for (const b of [net.biases[0], net.biases[1]]) {
+      const v = Array.from(b.dataSync());
+      assert.deepEqual(v.slice(16, 24), v.slice(8, 16));
+    }
+    // The last layer is drawn afresh (He-normal), its bias zero.
+    const last = Array.from(net.weights[2].dataSync());
+    assert.notDeepEqual(last.slice(16, 24), lastBefore.slice(16, 24));
+    assert.notDeepEqual(last.slice(16, 24), last.slice(8, 16));
+    assert.equal(net.biases[2].dataSync()[2], 0);
+    assert.match(
+      thrown(() => net.reinitializeOutput(2, new Rng(1), { featuresFrom: 7 })).message,
+      /Invalid output 7/,
+    );
+  } finally {
+    net.dispose();
+  }
+});
+
 Deno.test("EnvelopeModel.reinitializeOutput also resets that mode's envelope scale", () => {
   const base = new Mlp({ inputDim: 2, outputs: 3, hidden: [4], disjoint: true, rng: new Rng(2) });
   const model = new EnvelopeModel(base, { kind: "gaussian", scales: [1, 2, 3] });
@@ -102,7 +136,50 @@ Deno.test("EnvelopeModel.reinitializeOutput also resets that mode's envelope sca
       0.5,
     ]);
     tf.dispose(masks.filter((m) => m !== null) as tf.Tensor[]);
+    // Taking another mode's features also takes its envelope scale.
+    model.logScales.assign(tf.tensor2d([[0.1, 0.2, 0.3]]));
+    tf.dispose(
+      model.reinitializeOutput(2, new Rng(6), { featuresFrom: 0 }).filter((m) =>
+        m !== null
+      ) as tf.Tensor[],
+    );
+    assert.deepEqual(Array.from(model.logScales.dataSync()).map((x) => Number(x.toFixed(6))), [
+      0.1,
+      0.2,
+      0.1,
+    ]);
   } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("Trainer revive from previous: a killed last mode takes the previous mode's features", async () => {
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 40, batch: 64 };
+  const problem = hydrogen2dProblem();
+  const rng = new Rng(config.seed);
+  const model = buildModel(problem, config, rng);
+  const trainer = new Trainer(
+    { operator: buildOperator(problem, config), model },
+    {
+      ...trainerOptions(config, rng),
+      revive: { every: 5, until: 1, ratio: 1e-3, last: true, from: "previous" },
+    },
+  );
+  try {
+    for (let i = 0; i < 4; i++) await trainer.step();
+    const named = (name: string) => model.variables[model.variableNames.indexOf(name)];
+    const last = named("layer2.weight"), lastBias = named("layer2.bias");
+    tf.tidy(() => last.assign(tf.mul(last, tf.tensor([1, 1, 1, 0]).reshape([4, 1, 1]))));
+    tf.tidy(() => lastBias.assign(tf.mul(lastBias, tf.tensor([1, 1, 1, 0]))));
+    const record = await trainer.step();
+    assert.deepEqual(record.revived, [3], "only a last-mode test can see mode 4");
+    const hidden = named("layer1.weight").arraySync() as number[][][];
+    assert.deepEqual(hidden[3], hidden[2]);
+    const w = last.arraySync() as number[][][];
+    assert.ok(w[3].some((row) => row[0] !== 0), "a fresh last layer");
+    assert.notDeepEqual(w[3], w[2]);
+  } finally {
+    trainer.dispose();
     model.dispose();
   }
 });
@@ -156,6 +233,19 @@ Deno.test("Trainer revive: a killed mode is re-drawn with fresh optimiser and EM
       new Trainer({ operator: op, model: table }, { steps: 5, batchSize: 4, revive: { every: 0 } })
     ).message,
     /Invalid revive interval 0/,
+  );
+  const bad = (revive: Record<string, unknown>) =>
+    thrown(() =>
+      new Trainer({ operator: op, model: table }, {
+        steps: 5,
+        batchSize: 4,
+        revive: { every: 2, ...revive } as never,
+      })
+    ).message;
+  assert.match(bad({ ratio: 1 }), /Invalid revive ratio 1: it must be in \(0, 1\)/);
+  assert.match(
+    bad({ from: "best" }),
+    /Invalid revive source "best": allowed values are init, previous/,
   );
   table.dispose();
 });
