@@ -148,6 +148,8 @@ export interface ExperimentConfig {
   activation: string;
   /** One MLP per mode. */
   disjoint: boolean;
+  /** With `disjoint`: consecutive modes per network (default 1; must divide `modes`). */
+  modesPerNetwork?: number;
   /** Append |x| to the network input. */
   radial: boolean;
   /** `none`, `exponential` or `gaussian` per-mode envelope (with the 1/√p factor). */
@@ -308,6 +310,11 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   depth: { type: "integer", min: 1, description: "hidden layers" },
   activation: { type: "string", choices: [...ACTIVATION_NAMES], description: "activation" },
   disjoint: { type: "boolean", description: "one MLP per mode" },
+  modesPerNetwork: {
+    type: "integer",
+    min: 1,
+    description: "with --disjoint: consecutive modes read out of each network (divides --modes)",
+  },
   radial: { type: "boolean", description: "append |x| to the input" },
   envelope: {
     type: "string",
@@ -439,6 +446,7 @@ export function buildModel(problem: SchrodingerProblem, config: ExperimentConfig
     hidden: new Array(config.depth).fill(config.width),
     activation: config.activation,
     disjoint: config.disjoint,
+    modesPerNetwork: config.disjoint ? config.modesPerNetwork : undefined,
     radial: config.radial,
     outputScale: config.initScale,
     fourier: config.frequencies > 0
@@ -589,6 +597,19 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
   if (config.evalModes > config.modes) {
     throw new CliError(
       `Invalid value "${config.evalModes}" for --eval-modes: at most --modes (${config.modes})`,
+    );
+  }
+  const perNetwork = config.modesPerNetwork ?? 1;
+  if (perNetwork > 1 && (!config.disjoint || config.modes % perNetwork !== 0)) {
+    throw new CliError(
+      `Invalid value "${perNetwork}" for --modes-per-network: it needs --disjoint and must divide ` +
+        `--modes (${config.modes})`,
+    );
+  }
+  if (config.reviveEvery > 0 && perNetwork > 1) {
+    throw new CliError(
+      `Invalid value "${config.reviveEvery}" for --revive-every: reviving re-draws one mode's ` +
+        `network, which serves ${perNetwork} modes here (--modes-per-network)`,
     );
   }
   if (config.reviveEvery > 0 && !config.disjoint) {

@@ -98,6 +98,11 @@ export interface MlpOptions {
   activation?: string;
   /** L disjoint per-mode MLPs (each with one output) instead of one shared MLP; default false. */
   disjoint?: boolean;
+  /**
+   * Disjoint networks only: consecutive modes each network serves (its last layer's width), so
+   * that L/m networks each read out m modes from shared features; default 1. L must be a multiple.
+   */
+  modesPerNetwork?: number;
   /** Fixed Gaussian Fourier features in front of the MLP; default none. */
   fourier?: FourierOptions;
   /** Append the radius |x| to the input (lets the network form cusps at the origin); default false. */
@@ -142,8 +147,10 @@ export class Mlp implements Model {
   readonly outputDim: number;
   readonly variables: Variable[] = [];
   readonly variableNames: string[] = [];
-  /** Number of independent networks (L when disjoint, else 1). */
+  /** Number of independent networks (L/modesPerNetwork when disjoint, else 1). */
   readonly groups: number;
+  /** Modes each network reads out (1 for per-mode networks, L for a shared MLP). */
+  readonly modesPerNetwork: number;
   /** Layer widths from the MLP's input (after features) to its per-group output. */
   readonly widths: number[];
   /** The activation. */
@@ -174,7 +181,20 @@ export class Mlp implements Model {
     this.inputDim = options.inputDim;
     this.outputDim = options.outputs;
     const disjoint = options.disjoint ?? false;
-    this.groups = disjoint ? options.outputs : 1;
+    const perNetwork = options.modesPerNetwork ?? 1;
+    positiveInt(perNetwork, "modes per network");
+    if (disjoint && options.outputs % perNetwork !== 0) {
+      throw new RangeError(
+        `Invalid modes per network ${perNetwork}: it must divide the number of outputs (${options.outputs})`,
+      );
+    }
+    if (!disjoint && perNetwork !== 1) {
+      throw new RangeError(
+        `Invalid modes per network ${perNetwork}: a shared MLP serves all ${options.outputs} modes (use disjoint networks)`,
+      );
+    }
+    this.modesPerNetwork = disjoint ? perNetwork : options.outputs;
+    this.groups = disjoint ? options.outputs / perNetwork : 1;
     this.kind = disjoint ? "disjoint-mlp" : "mlp";
     const rng = options.rng;
     this.radial = options.radial ?? false;
@@ -198,7 +218,7 @@ export class Mlp implements Model {
     } else {
       this.fourier = null;
     }
-    const perGroupOut = disjoint ? 1 : options.outputs;
+    const perGroupOut = this.modesPerNetwork;
     this.widths = [featureDim, ...hidden, perGroupOut];
     const G = this.groups;
     for (let k = 0; k + 1 < this.widths.length; k++) {
@@ -414,6 +434,11 @@ export class Mlp implements Model {
       throw new RangeError(
         `Cannot re-initialise output ${mode} of a shared MLP: its outputs share every parameter ` +
           "(use disjoint networks)",
+      );
+    }
+    if (this.modesPerNetwork > 1) {
+      throw new RangeError(
+        `Cannot re-initialise output ${mode} alone: its network serves ${this.modesPerNetwork} modes`,
       );
     }
     const G = this.groups;

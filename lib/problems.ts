@@ -67,6 +67,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   initScale: 0.1,
   activation: "softplus",
   disjoint: true,
+  modesPerNetwork: 1,
   radial: true,
   envelope: "exponential",
   envelopeScale: 8,

@@ -236,45 +236,92 @@ Deno.test("Mlp: disjoint networks equal separate single-output networks", () => 
   net.dispose();
 });
 
+Deno.test("Mlp: modesPerNetwork reads m consecutive modes out of each network's features", () => {
+  const net = new Mlp({
+    inputDim: 2,
+    outputs: 4,
+    hidden: [5],
+    disjoint: true,
+    modesPerNetwork: 2,
+    activation: "sin",
+    rng: new Rng(2),
+  });
+  assert.equal(net.groups, 2);
+  const x = [[0.3, -0.2], [1.1, 0.4]];
+  const out = net.predict(x);
+  const w0 = net.weights[0].arraySync() as number[][];
+  const w1 = net.weights[1].arraySync() as number[][][];
+  const b0 = net.biases[0].arraySync() as number[], b1 = net.biases[1].arraySync() as number[];
+  x.forEach((pt, i) => {
+    for (let g = 0; g < 2; g++) {
+      const h = Array.from(
+        { length: 5 },
+        (_, k) => Math.sin(pt[0] * w0[0][g * 5 + k] + pt[1] * w0[1][g * 5 + k] + b0[g * 5 + k]),
+      );
+      for (let m = 0; m < 2; m++) {
+        const y = h.reduce((s, v, j) => s + v * w1[g][j][m], 0) + b1[g * 2 + m];
+        assert.ok(
+          Math.abs(out[i][g * 2 + m] - y) < 1e-5,
+          `mode ${g * 2 + m}: ${out[i][g * 2 + m]}`,
+        );
+      }
+    }
+  });
+  net.dispose();
+  assert.match(
+    thrown(() =>
+      new Mlp({ inputDim: 2, outputs: 5, disjoint: true, modesPerNetwork: 2, rng: new Rng(0) })
+    ).message,
+    /Invalid modes per network 2: it must divide the number of outputs \(5\)/,
+  );
+  assert.match(
+    thrown(() => new Mlp({ inputDim: 2, outputs: 4, modesPerNetwork: 2, rng: new Rng(0) })).message,
+    /Invalid modes per network 2: a shared MLP serves all 4 modes/,
+  );
+});
+
 Deno.test("Mlp: mode chunks give the same outputs, jets and gradients", () => {
-  // 7 disjoint modes in chunks of 3 (3 + 3 + 1) against one pass over all of them.
-  const make = (modeChunk: number) =>
+  // 7 disjoint networks in chunks of 3 (3 + 3 + 1) against one pass over all of them, with one
+  // mode per network and with two.
+  const make = (modeChunk: number, modesPerNetwork = 1) =>
     new Mlp({
       inputDim: 2,
-      outputs: 7,
+      outputs: 7 * modesPerNetwork,
       hidden: [8, 8],
       disjoint: true,
+      modesPerNetwork,
       radial: true,
       fourier: { frequencies: 4, scale: 0.5 },
       modeChunk,
       rng: new Rng(11),
     });
-  const whole = make(100), chunked = make(3);
-  const x = tf.tensor2d([[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]]);
-  const close = (a: tf.Tensor, b: tf.Tensor, what: string) => {
-    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-    const m = tf.tidy(() => tf.max(tf.abs(b)).dataSync()[0]);
-    assert.ok(d <= 1e-6 * Math.max(1, m), `${what}: max difference ${d}`);
-  };
-  tf.tidy(() => {
-    close(chunked.apply(x), whole.apply(x), "apply");
-    const a = chunked.jet(x), b = whole.jet(x);
-    close(a.value, b.value, "jet value");
-    close(a.grad, b.grad, "jet gradient");
-    close(a.lap, b.lap, "jet Laplacian");
-    const grads = (m: Mlp) => tf.variableGrads(() => tf.sum(tf.square(m.apply(x))), m.variables);
-    const ga = grads(chunked), gb = grads(whole);
-    chunked.variables.forEach((v, i) =>
-      close(ga.grads[v.name], gb.grads[whole.variables[i].name], `gradient ${i}`)
-    );
-  });
+  for (const [whole, chunked] of [[make(100), make(3)], [make(100, 2), make(3, 2)]]) {
+    const x = tf.tensor2d([[0.3, -0.2], [1.1, 0.4], [-0.7, 0.9]]);
+    const close = (a: tf.Tensor, b: tf.Tensor, what: string) => {
+      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+      const m = tf.tidy(() => tf.max(tf.abs(b)).dataSync()[0]);
+      assert.ok(d <= 1e-6 * Math.max(1, m), `${what}: max difference ${d}`);
+    };
+    tf.tidy(() => {
+      close(chunked.apply(x), whole.apply(x), "apply");
+      const a = chunked.jet(x), b = whole.jet(x);
+      close(a.value, b.value, "jet value");
+      close(a.grad, b.grad, "jet gradient");
+      close(a.lap, b.lap, "jet Laplacian");
+      const grads = (m: Mlp) => tf.variableGrads(() => tf.sum(tf.square(m.apply(x))), m.variables);
+      const ga = grads(chunked), gb = grads(whole);
+      chunked.variables.forEach((v, i) =>
+        close(ga.grads[v.name], gb.grads[whole.variables[i].name], `gradient ${i}`)
+      );
+    });
+    chunked.dispose();
+    whole.dispose();
+    x.dispose();
+  }
   assert.match(
     thrown(() => new Mlp({ inputDim: 1, outputs: 2, modeChunk: -1, rng: new Rng(0) })).message,
     /Invalid mode chunk -1: it must be a non-negative integer/,
   );
-  whole.dispose();
-  chunked.dispose();
-  x.dispose();
 });
 
 Deno.test("Mlp: He-normal weights, zero biases, Fourier features, clear errors", () => {

@@ -77,6 +77,20 @@ Deno.test("SchrodingerOperator: forward and autodiff kinetic terms agree to 1e-5
       net.dispose();
     });
   }
+  await t.step("softplus, 2 networks of 2 modes", () => {
+    const net = new Mlp({
+      inputDim: 2,
+      outputs: 4,
+      hidden: [24, 24],
+      disjoint: true,
+      modesPerNetwork: 2,
+      radial: true,
+      rng: new Rng(4),
+    });
+    const forward = tfAt(opWith("forward"), net), auto = tfAt(opWith("autodiff"), net);
+    assert.ok(relMax(auto, forward) < 1e-5, `grouped: ${relMax(auto, forward)}`);
+    net.dispose();
+  });
 });
 
 Deno.test("SchrodingerOperator: fd agrees with forward within O(ε²) and round-off", async (t) => {
