@@ -177,6 +177,16 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
     ],
     [
       "hydrogen2d",
+      ["--modes-per-network", "3"],
+      /Invalid value "3" for --modes-per-network: it needs --disjoint and must divide --modes \(16\)/,
+    ],
+    [
+      "hydrogen2d",
+      ["--modes-per-network", "4", "--revive-every", "100"],
+      /Invalid value "100" for --revive-every: reviving re-draws one mode's network, which serves 4/,
+    ],
+    [
+      "hydrogen2d",
       ["--revive-from", "best"],
       /Invalid value "best" for --revive-from: allowed values are init, previous/,
     ],
