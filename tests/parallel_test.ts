@@ -17,7 +17,7 @@ import { setup } from "./helpers.ts";
 await setup();
 
 function setupRun() {
-  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 30, batch: 64, ema: 0 };
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 30, batch: 64, ema: 0, modesPerNetwork: 1 };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);

@@ -154,7 +154,7 @@ Deno.test("EnvelopeModel.reinitializeOutput also resets that mode's envelope sca
 });
 
 Deno.test("Trainer revive from previous: a killed last mode takes the previous mode's features", async () => {
-  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 40, batch: 64 };
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 40, batch: 64, modesPerNetwork: 1 };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
@@ -185,7 +185,13 @@ Deno.test("Trainer revive from previous: a killed last mode takes the previous m
 });
 
 Deno.test("Trainer revive: a killed mode is re-drawn with fresh optimiser and EMA state", async () => {
-  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 40, batch: 64, ema: 0.9 };
+  const config = {
+    ...HYDROGEN2D_PRESETS.smoke,
+    steps: 40,
+    batch: 64,
+    ema: 0.9,
+    modesPerNetwork: 1,
+  };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
