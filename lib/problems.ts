@@ -23,8 +23,8 @@ import { coulombPotential, harmonicPotential } from "../operators/schrodinger.ts
 
 const HYDROGEN2D_BASE: ExperimentConfig = {
   modes: 16,
-  // 14000 steps at 71 ms on 2 replicas: ~17 minutes.
-  steps: 14000,
+  // 12000 steps at 71–81 ms on 2 replicas: 14–16 minutes, leaving room on a slow hour.
+  steps: 12000,
   batch: 512,
   // 5e-3: mean energy error 1.0e-2 at 9000 steps, against 1.8e-2 at 3e-3 (README).
   lr: 5e-3,
