@@ -58,9 +58,9 @@ export interface Model {
 export interface ReinitializeOptions {
   /**
    * Copy every parameter but the last layer's from this output's network (its features, and its
-   * envelope scale), and draw only the last layer afresh. A re-drawn network's random features are
-   * broad and overlap the learned low states, so a revived mode can settle at a small norm; trained
-   * features of a neighbouring mode already resolve the structure of the states still missing.
+   * envelope scale), and draw only the last layer afresh: a revived mode then starts from trained
+   * features instead of broad random ones. (On 2-D hydrogen neither kept a collapsed mode alive;
+   * networks serving several modes did: README, "what mattered".)
    */
   featuresFrom?: number;
 }
