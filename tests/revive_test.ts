@@ -5,9 +5,11 @@ import {
   buildOperator,
   deadModes,
   EnvelopeModel,
+  type ExperimentConfig,
   HYDROGEN2D_PRESETS,
   hydrogen2dProblem,
   Mlp,
+  type ReviveOptions,
   Rng,
   TabularModel,
   Trainer,
@@ -153,24 +155,47 @@ Deno.test("EnvelopeModel.reinitializeOutput also resets that mode's envelope sca
   }
 });
 
-Deno.test("Trainer revive from previous: a killed last mode takes the previous mode's features", async () => {
-  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 40, batch: 64, modesPerNetwork: 1 };
+/**
+ * A smoke hydrogen trainer with `revive`, stepped 4 times, then output `dead` (0-based) killed by
+ * zeroing its last layer, as a collapsed mode's output.
+ */
+async function trainerWithKilledMode(
+  dead: number,
+  revive: ReviveOptions,
+  extra: Partial<ExperimentConfig> = {},
+) {
+  const config = {
+    ...HYDROGEN2D_PRESETS.smoke,
+    steps: 40,
+    batch: 64,
+    modesPerNetwork: 1,
+    ...extra,
+  };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
   const trainer = new Trainer(
     { operator: buildOperator(problem, config), model },
-    {
-      ...trainerOptions(config, rng),
-      revive: { every: 5, until: 1, ratio: 1e-3, last: true, from: "previous" },
-    },
+    { ...trainerOptions(config, rng), revive },
   );
+  for (let i = 0; i < 4; i++) await trainer.step();
+  const named = (name: string) => model.variables[model.variableNames.indexOf(name)];
+  const last = named("layer2.weight"), lastBias = named("layer2.bias");
+  const keep = [1, 1, 1, 1].map((x, l) => l === dead ? 0 : x);
+  tf.tidy(() => last.assign(tf.mul(last, tf.tensor(keep).reshape([4, 1, 1]))));
+  tf.tidy(() => lastBias.assign(tf.mul(lastBias, tf.tensor(keep))));
+  return { trainer, model, named, last };
+}
+
+Deno.test("Trainer revive from previous: a killed last mode takes the previous mode's features", async () => {
+  const { trainer, model, named, last } = await trainerWithKilledMode(3, {
+    every: 5,
+    until: 1,
+    ratio: 1e-3,
+    last: true,
+    from: "previous",
+  });
   try {
-    for (let i = 0; i < 4; i++) await trainer.step();
-    const named = (name: string) => model.variables[model.variableNames.indexOf(name)];
-    const last = named("layer2.weight"), lastBias = named("layer2.bias");
-    tf.tidy(() => last.assign(tf.mul(last, tf.tensor([1, 1, 1, 0]).reshape([4, 1, 1]))));
-    tf.tidy(() => lastBias.assign(tf.mul(lastBias, tf.tensor([1, 1, 1, 0]))));
     const record = await trainer.step();
     assert.deepEqual(record.revived, [3], "only a last-mode test can see mode 4");
     const hidden = named("layer1.weight").arraySync() as number[][][];
@@ -185,27 +210,13 @@ Deno.test("Trainer revive from previous: a killed last mode takes the previous m
 });
 
 Deno.test("Trainer revive: a killed mode is re-drawn with fresh optimiser and EMA state", async () => {
-  const config = {
-    ...HYDROGEN2D_PRESETS.smoke,
-    steps: 40,
-    batch: 64,
-    ema: 0.9,
-    modesPerNetwork: 1,
-  };
-  const problem = hydrogen2dProblem();
-  const rng = new Rng(config.seed);
-  const model = buildModel(problem, config, rng);
-  const trainer = new Trainer(
-    { operator: buildOperator(problem, config), model },
-    { ...trainerOptions(config, rng), revive: { every: 5, until: 1, ratio: 1e-3 } },
+  // Kill mode 2 (0-based 1).
+  const { trainer, model, last } = await trainerWithKilledMode(
+    1,
+    { every: 5, until: 1, ratio: 1e-3 },
+    { ema: 0.9 },
   );
   try {
-    for (let i = 0; i < 4; i++) await trainer.step();
-    // Kill mode 2 (0-based 1): zero its last layer, as a collapsed mode's output.
-    const named = (name: string) => model.variables[model.variableNames.indexOf(name)];
-    const last = named("layer2.weight"), lastBias = named("layer2.bias");
-    tf.tidy(() => last.assign(tf.mul(last, tf.tensor([1, 0, 1, 1]).reshape([4, 1, 1]))));
-    tf.tidy(() => lastBias.assign(tf.mul(lastBias, tf.tensor([1, 0, 1, 1]))));
     const record = await trainer.step();
     assert.ok(record.norms[1] < 1e-3 * Math.max(...record.norms.slice(2)), `${record.norms}`);
     assert.deepEqual(record.revived, [1]);
@@ -227,7 +238,7 @@ Deno.test("Trainer revive: a killed mode is re-drawn with fresh optimiser and EM
     model.dispose();
   }
   const table = new TabularModel({ size: 5, outputs: 2, rng: new Rng(1) });
-  const op = buildOperator(problem, config);
+  const op = buildOperator(hydrogen2dProblem(), HYDROGEN2D_PRESETS.smoke);
   assert.match(
     thrown(() =>
       new Trainer({ operator: op, model: table }, { steps: 5, batchSize: 4, revive: { every: 2 } })
