@@ -168,6 +168,11 @@ export interface ExperimentConfig {
   workers: number;
   /** WASM threads of each replica (tfjs's threaded-SIMD build; 1: the single-threaded one). */
   threads?: number;
+  /**
+   * WASM backend: tfjs's scalar Softplus, Sin and Cos kernels replaced by vectorised ones (default
+   * true; false gives tfjs's own, e.g. to compare).
+   */
+  simdKernels?: boolean;
   /** Minutes between checkpoints (with an output directory). */
   checkpointMinutes: number;
   /** Stop after this many steps of this invocation, with a checkpoint (0: run to the end). */
@@ -350,6 +355,10 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     max: 8,
     description:
       "WASM threads per replica (threaded XNNPACK kernels; see the README's speed notes)",
+  },
+  simdKernels: {
+    type: "boolean",
+    description: "WASM: vectorised Softplus, Sin and Cos kernels (--no-simd-kernels: tfjs's own)",
   },
   workers: {
     type: "integer",
@@ -844,7 +853,11 @@ export async function runExperiment(
   const log = meta.log ?? ((line: string) => console.log(line));
   validateConfig(problem, config);
   if (config.out) ensureWritableDir(config.out);
-  const info = await initBackend({ backend: config.backend, threads: config.threads ?? 1 });
+  const info = await initBackend({
+    backend: config.backend,
+    threads: config.threads ?? 1,
+    simdKernels: config.simdKernels ?? true,
+  });
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
   const op = buildOperator(problem, config);

@@ -40,7 +40,11 @@ function assignState(t: Trainer, weights: Float32Array[], slots: Float32Array[])
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   if (msg.type === "init") {
-    await initBackend({ backend: "wasm", threads: msg.config.threads ?? 1 });
+    await initBackend({
+      backend: "wasm",
+      threads: msg.config.threads ?? 1,
+      simdKernels: msg.config.simdKernels ?? true,
+    });
     const problem = problemFromSpec(msg.spec);
     const rng = new Rng(msg.config.seed);
     model = buildModel(problem, msg.config, rng);

@@ -78,6 +78,7 @@ const HYDROGEN2D_BASE: ExperimentConfig = {
   quadRadius: 120,
   workers: 0,
   threads: 1,
+  simdKernels: true,
   checkpointMinutes: 10,
   stopAfter: 0,
 };

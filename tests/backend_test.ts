@@ -9,7 +9,7 @@ const threadsFixture = new URL("./fixtures/wasm_threads.ts", import.meta.url).pa
 
 Deno.test("initBackend selects wasm with SIMD by default", async () => {
   const info = await initBackend();
-  assert.deepEqual(info, { backend: "wasm", simd: true, threads: 1 });
+  assert.deepEqual(info, { backend: "wasm", simd: true, threads: 1, simdKernels: true });
   assert.equal(tf.getBackend(), "wasm");
   assert.deepEqual(backendInfo(), info);
 });
@@ -31,9 +31,9 @@ Deno.test("initBackend names --allow-read when read permission is missing", asyn
 Deno.test("initBackend runs in a subprocess with only --allow-read", async () => {
   const r = await runDeno(["run", "--no-prompt", "--allow-read", fixture, "wasm"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { backend: "wasm", simd: true, threads: 1 });
+  assert.deepEqual(JSON.parse(r.stdout), { backend: "wasm", simd: true, threads: 1, simdKernels: true });
   const cpu = await runDeno(["run", "--no-prompt", "--allow-read", fixture, "cpu"]);
-  assert.deepEqual(JSON.parse(cpu.stdout), { backend: "cpu", simd: false, threads: 1 });
+  assert.deepEqual(JSON.parse(cpu.stdout), { backend: "cpu", simd: false, threads: 1, simdKernels: false });
 });
 
 Deno.test("initBackend says when WebGPU has no adapter", async () => {
@@ -101,8 +101,8 @@ Deno.test("initBackend with threads: 2 runs 2 wasm threads and matches 1 thread"
   assert.equal(two.code, 0, two.stderr);
   const r1 = JSON.parse(one.stdout) as ThreadsRun;
   const r2 = JSON.parse(two.stdout) as ThreadsRun;
-  assert.deepEqual(r1.info, { backend: "wasm", simd: true, threads: 1 });
-  assert.deepEqual(r2.info, { backend: "wasm", simd: true, threads: 2 });
+  assert.deepEqual(r1.info, { backend: "wasm", simd: true, threads: 1, simdKernels: true });
+  assert.deepEqual(r2.info, { backend: "wasm", simd: true, threads: 2, simdKernels: true });
   assertClose(r2.values, r1.values, 1e-5);
   const all = { node: true, hardwareConcurrency: true, worker: true, warn: true, flag: true };
   assert.deepEqual(r2.restored, all);
@@ -143,7 +143,7 @@ Deno.test("initBackend rejects bad thread counts, naming the value and what is a
       "call shutdownBackend() first",
   );
   assert.equal(tf.getBackend(), "wasm");
-  assert.deepEqual(backendInfo(), { backend: "wasm", simd: true, threads: 1 });
+  assert.deepEqual(backendInfo(), { backend: "wasm", simd: true, threads: 1, simdKernels: true });
 });
 
 Deno.test("wasm threads say what is missing: read permission, SharedArrayBuffer", async () => {
