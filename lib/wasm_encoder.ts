@@ -105,6 +105,12 @@ export const Op = {
   end: [0x0b],
   br: (depth: number): number[] => [0x0c, ...uleb(depth)],
   brIf: (depth: number): number[] => [0x0d, ...uleb(depth)],
+  /** `f32.load` at the address on the stack plus `offset` bytes. */
+  f32Load: (offset = 0): number[] => [0x2a, 2, ...uleb(offset)],
+  /** `f32.store` of (address, value) at address plus `offset` bytes. */
+  f32Store: (offset = 0): number[] => [0x38, 2, ...uleb(offset)],
+  /** `v128.load32_splat`: one float from address plus `offset`, in all four lanes. */
+  v128Load32Splat: (offset = 0): number[] => [...simd(0x09), 2, ...uleb(offset)],
   /** `v128.load` at the address on the stack plus `offset` bytes. */
   v128Load: (offset = 0): number[] => [...simd(0x00), 4, ...uleb(offset)],
   /** `v128.store` of (address, value) at address plus `offset` bytes. */

@@ -20,9 +20,12 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { encodeModule, Op, type ValueType, type WasmFunction } from "./wasm_encoder.ts";
+import { GEMM_MR, GEMM_NR, type GemmFunctions, gemmFunctions } from "./wasm_gemm.ts";
 
 /** The kernels this module replaces on the `wasm` backend. */
-export const SIMD_KERNEL_NAMES = ["Softplus", "Sin", "Cos"] as const;
+export const SIMD_KERNEL_NAMES = ["Softplus", "Sin", "Cos", "BatchMatMul"] as const;
+
+type UnaryKernelName = Exclude<SimdKernelName, "BatchMatMul">;
 
 /** Name of a kernel this module can replace. */
 export type SimdKernelName = typeof SIMD_KERNEL_NAMES[number];
@@ -325,7 +328,7 @@ export interface SimdFunctions {
   cos(src: number, dst: number, n: number): boolean;
 }
 
-const SCALAR: Record<SimdKernelName, (x: number) => number> = {
+const SCALAR: Record<UnaryKernelName, (x: number) => number> = {
   Softplus: (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))),
   Sin: Math.sin,
   Cos: Math.cos,
@@ -355,7 +358,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     env: { memory },
   });
   const exports = instance.exports as Record<"softplus" | "sin" | "cos", MapExport>;
-  const run = (kernel: SimdKernelName, f: MapExport) => (src: number, dst: number, n: number) => {
+  const run = (kernel: UnaryKernelName, f: MapExport) => (src: number, dst: number, n: number) => {
     const vectorised = n - (n % (4 * UNROLL));
     if (f(src, dst, vectorised * 4) !== 0) return false;
     if (vectorised < n) {
@@ -377,44 +380,174 @@ interface WasmTensorData {
 }
 
 interface WasmBackendLike {
-  wasm: { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
+  wasm: {
+    asm?: { memory?: WebAssembly.Memory };
+    wasmMemory?: WebAssembly.Memory;
+    _malloc(bytes: number): number;
+    _free(pointer: number): void;
+  };
   dataIdMap: { get(dataId: unknown): WasmTensorData };
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
 }
 
-const instances = new WeakMap<object, SimdFunctions>();
+/** What one tfjs-wasm backend instance gets: its memory's functions and a scratch buffer. */
+interface BackendState {
+  simd: SimdFunctions;
+  gemm: GemmFunctions;
+  memory: WebAssembly.Memory;
+  scratch: { pointer: number; bytes: number };
+}
 
-function functionsFor(backend: WasmBackendLike): SimdFunctions {
-  let f = instances.get(backend);
-  if (f === undefined) {
+const states = new WeakMap<object, BackendState>();
+
+function stateFor(backend: WasmBackendLike): BackendState {
+  let state = states.get(backend);
+  if (state === undefined) {
     const memory = backend.wasm.asm?.memory ?? backend.wasm.wasmMemory;
     if (memory === undefined) throw new Error("The wasm backend exposes no linear memory");
-    f = simdFunctions(memory);
-    instances.set(backend, f);
+    state = {
+      simd: simdFunctions(memory),
+      gemm: gemmFunctions(memory),
+      memory,
+      scratch: { pointer: 0, bytes: 0 },
+    };
+    states.set(backend, state);
   }
-  return f;
+  return state;
+}
+
+/** A scratch buffer of at least `bytes` on the backend's heap (kept and grown, never shrunk). */
+function scratchFor(backend: WasmBackendLike, state: BackendState, bytes: number): number {
+  if (state.scratch.bytes < bytes) {
+    if (state.scratch.bytes > 0) backend.wasm._free(state.scratch.pointer);
+    const size = Math.max(bytes, 2 * state.scratch.bytes);
+    state.scratch = { pointer: backend.wasm._malloc(size) >>> 0, bytes: size };
+  }
+  return state.scratch.pointer;
 }
 
 const originals = new Map<SimdKernelName, tf.KernelConfig>();
 
-function simdKernelConfig(kernelName: SimdKernelName, original: tf.KernelConfig): tf.KernelConfig {
+function unaryKernelConfig(
+  kernelName: UnaryKernelName,
+  original: tf.KernelConfig,
+): tf.KernelConfig {
   const kernelFunc: tf.KernelFunc = (args) => {
     const x = args.inputs.x as tf.TensorInfo;
     if (x.dtype !== "float32") return original.kernelFunc(args) as tf.TensorInfo;
     const backend = args.backend as unknown as WasmBackendLike;
     const out = backend.makeOutput(x.shape, "float32");
-    const n = x.shape.reduce((a, b) => a * b, 1);
+    const n = sizeOf(x.shape);
     if (n === 0) return out;
     const src = backend.dataIdMap.get(x.dataId).memoryOffset;
     const dst = backend.dataIdMap.get(out.dataId).memoryOffset;
-    const f = functionsFor(backend);
+    const { simd, memory } = stateFor(backend);
     if (kernelName === "Softplus") {
-      f.softplus(src, dst, n);
-    } else if (!(kernelName === "Sin" ? f.sin : f.cos)(src, dst, n)) {
-      const memory = backend.wasm.asm?.memory ?? backend.wasm.wasmMemory!;
+      simd.softplus(src, dst, n);
+    } else if (!(kernelName === "Sin" ? simd.sin : simd.cos)(src, dst, n)) {
       const heap = new Float32Array(memory.buffer);
       const scalar = SCALAR[kernelName];
       for (let i = 0; i < n; i++) heap[dst / 4 + i] = scalar(heap[src / 4 + i]);
+    }
+    return out;
+  };
+  return { ...original, kernelFunc };
+}
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** The shapes of a matrix product `simdMatMulHandles` accepted. */
+interface MatMulPlan {
+  m: number;
+  k: number;
+  n: number;
+  batch: number;
+  batchA: number;
+  batchB: number;
+  outShape: number[];
+}
+
+function matMulPlan(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  transposeA: boolean,
+  transposeB: boolean,
+): MatMulPlan | undefined {
+  if (transposeB || aShape.length < 2 || aShape.length !== bShape.length) return undefined;
+  const r = aShape.length;
+  const m = transposeA ? aShape[r - 1] : aShape[r - 2];
+  const k = transposeA ? aShape[r - 2] : aShape[r - 1];
+  const n = bShape[r - 1];
+  if (bShape[r - 2] !== k || n % GEMM_NR !== 0 || m * k * n < MATMUL_MIN_WORK) return undefined;
+  const batchShapeA = aShape.slice(0, r - 2), batchShapeB = bShape.slice(0, r - 2);
+  const batchA = sizeOf(batchShapeA), batchB = sizeOf(batchShapeB);
+  const same = batchShapeA.every((d, i) => d === batchShapeB[i]);
+  if (!same && batchA !== 1 && batchB !== 1) return undefined;
+  const batchShape = batchA >= batchB ? batchShapeA : batchShapeB;
+  return {
+    m,
+    k,
+    n,
+    batch: Math.max(batchA, batchB),
+    batchA,
+    batchB,
+    outShape: [...batchShape, m, n],
+  };
+}
+
+/**
+ * Smallest m·k·n the SIMD matrix product takes; smaller products stay with tfjs's kernel, where
+ * the call overhead is about the same.
+ */
+const MATMUL_MIN_WORK = 4096;
+
+/**
+ * Whether the vectorised BatchMatMul kernel runs `a·b` (with tfjs's transpose flags) on the active
+ * backend: the kernels are in use on wasm, both operands are float32 of equal rank (batch dimensions
+ * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 8, and
+ * m·k·n ≥ 4096. Callers use it to pick a `transposeA` product over an explicit transpose, which
+ * tfjs's own kernel runs 15–25× slower.
+ */
+export function simdMatMulHandles(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  options: { transposeA?: boolean; transposeB?: boolean } = {},
+): boolean {
+  return originals.size > 0 && tf.getBackend() === "wasm" &&
+    matMulPlan(aShape, bShape, options.transposeA ?? false, options.transposeB ?? false) !==
+      undefined;
+}
+
+function matMulKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const a = args.inputs.a as tf.TensorInfo, b = args.inputs.b as tf.TensorInfo;
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const plan = a.dtype === "float32" && b.dtype === "float32"
+      ? matMulPlan(a.shape, b.shape, transposeA, transposeB)
+      : undefined;
+    if (plan === undefined) return original.kernelFunc(args) as tf.TensorInfo;
+    const backend = args.backend as unknown as WasmBackendLike;
+    const { m, k, n } = plan;
+    const out = backend.makeOutput(plan.outShape, "float32");
+    if (m === 0 || n === 0) return out;
+    const state = stateFor(backend);
+    const scratch = scratchFor(backend, state, 4 * (GEMM_MR + n) * k);
+    const pa = backend.dataIdMap.get(a.dataId).memoryOffset;
+    const pb = backend.dataIdMap.get(b.dataId).memoryOffset;
+    const pc = backend.dataIdMap.get(out.dataId).memoryOffset;
+    const shape = transposeA
+      ? { m, k, n, rowStride: 1, kStride: m }
+      : { m, k, n, rowStride: k, kStride: 1 };
+    for (let i = 0; i < plan.batch; i++) {
+      state.gemm.matmul(
+        pa + 4 * m * k * (plan.batchA === 1 ? 0 : i),
+        pb + 4 * k * n * (plan.batchB === 1 ? 0 : i),
+        pc + 4 * m * n * i,
+        shape,
+        scratch,
+      );
     }
     return out;
   };
@@ -441,7 +574,11 @@ export function useSimdKernels(enabled: boolean): boolean {
     tf.unregisterKernel(kernelName, "wasm");
     if (enabled) {
       originals.set(kernelName, current);
-      tf.registerKernel(simdKernelConfig(kernelName, current));
+      tf.registerKernel(
+        kernelName === "BatchMatMul"
+          ? matMulKernelConfig(current)
+          : unaryKernelConfig(kernelName, current),
+      );
     } else {
       tf.registerKernel(originals.get(kernelName)!);
     }

@@ -31,9 +31,19 @@ Deno.test("initBackend names --allow-read when read permission is missing", asyn
 Deno.test("initBackend runs in a subprocess with only --allow-read", async () => {
   const r = await runDeno(["run", "--no-prompt", "--allow-read", fixture, "wasm"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { backend: "wasm", simd: true, threads: 1, simdKernels: true });
+  assert.deepEqual(JSON.parse(r.stdout), {
+    backend: "wasm",
+    simd: true,
+    threads: 1,
+    simdKernels: true,
+  });
   const cpu = await runDeno(["run", "--no-prompt", "--allow-read", fixture, "cpu"]);
-  assert.deepEqual(JSON.parse(cpu.stdout), { backend: "cpu", simd: false, threads: 1, simdKernels: false });
+  assert.deepEqual(JSON.parse(cpu.stdout), {
+    backend: "cpu",
+    simd: false,
+    threads: 1,
+    simdKernels: false,
+  });
 });
 
 Deno.test("initBackend says when WebGPU has no adapter", async () => {

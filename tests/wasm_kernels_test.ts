@@ -2,13 +2,22 @@ import assert from "node:assert/strict";
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { initBackend } from "../mod.ts";
 import { encodeModule, Op, sleb, uleb } from "../lib/wasm_encoder.ts";
-import { simdFunctions, TRIG_SIMD_LIMIT, useSimdKernels } from "../lib/wasm_kernels.ts";
+import {
+  simdFunctions,
+  simdMatMulHandles,
+  TRIG_SIMD_LIMIT,
+  useSimdKernels,
+} from "../lib/wasm_kernels.ts";
+import { gemmFunctions, hasRelaxedSimd } from "../lib/wasm_gemm.ts";
 import { Rng } from "../lib/random.ts";
 
 const softplus64 = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 
 /** Runs `name` of a fresh instance on `xs` (rounded to float32) and returns the outputs. */
-function runSimd(name: "softplus" | "sin" | "cos", xs: number[]): { out: Float32Array; ok: boolean } {
+function runSimd(
+  name: "softplus" | "sin" | "cos",
+  xs: number[],
+): { out: Float32Array; ok: boolean } {
   const memory = new WebAssembly.Memory({ initial: Math.ceil((xs.length * 8 + 64) / 65536) + 1 });
   const heap = new Float32Array(memory.buffer);
   heap.set(xs);
@@ -126,4 +135,108 @@ Deno.test("useSimdKernels: tf.softplus, tf.sin and tf.cos on wasm agree with tfj
   const g = tf.grad((t: tf.Tensor) => tf.softplus(t).sum())(tf.tensor1d([-1, 0, 2])).dataSync();
   [-1, 0, 2].forEach((v, i) => assert.ok(Math.abs(g[i] - 1 / (1 + Math.exp(-v))) < 1e-6));
   tf.dispose([x, big, int, sinInt]);
+});
+
+/** Float64 reference of C = op(A)·B for row-major data (A given as stored: K×M when transposed). */
+function matmul64(a: Float32Array, b: Float32Array, m: number, k: number, n: number, tA: boolean) {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let q = 0; q < k; q++) {
+      const aiq = tA ? a[q * m + i] : a[i * k + q];
+      for (let j = 0; j < n; j++) c[i * n + j] += aiq * b[q * n + j];
+    }
+  }
+  return c;
+}
+
+function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string) {
+  assert.equal(got.length, want.length, what);
+  for (let i = 0; i < got.length; i++) {
+    assert.ok(Math.abs(got[i] - want[i]) <= tol, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+  }
+}
+
+Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remainder and A layout", () => {
+  const memory = new WebAssembly.Memory({ initial: 64 });
+  const heap = new Float32Array(memory.buffer);
+  const gemm = gemmFunctions(memory);
+  assert.equal(gemm.fma, hasRelaxedSimd());
+  const rng = new Rng(4);
+  // m covers 1…6 left-over rows; k covers 0, 1, 7 (only the single-step loop), 8 and 8 + 3
+  for (
+    const [m, k, n] of [[1, 1, 8], [5, 7, 16], [13, 8, 8], [14, 11, 24], [12, 0, 8], [40, 37, 64]]
+  ) {
+    for (const transposeA of [false, true]) {
+      const a = Float32Array.from({ length: m * k }, () => rng.normal());
+      const b = Float32Array.from({ length: k * n }, () => rng.normal());
+      const [pa, pb, pc] = [64, 64 + 4 * m * k, 128 + 4 * (m * k + k * n)];
+      heap.set(a, pa / 4);
+      heap.set(b, pb / 4);
+      heap.fill(NaN, pc / 4, pc / 4 + m * n); // every output must be written
+      const strides = transposeA ? { rowStride: 1, kStride: m } : { rowStride: k, kStride: 1 };
+      gemm.matmul(pa, pb, pc, { m, k, n, ...strides }, pc + 4 * m * n + 32);
+      const want = matmul64(a, b, m, k, n, transposeA);
+      assertClose(
+        heap.subarray(pc / 4, pc / 4 + m * n),
+        want,
+        2e-5 * Math.sqrt(k + 1),
+        `${m}×${k}×${n}`,
+      );
+    }
+  }
+  assert.throws(
+    () => gemm.matmul(0, 0, 0, { m: 2, k: 2, n: 12, rowStride: 2, kStride: 1 }, 0),
+    /Invalid column count 12: must be a multiple of 8/,
+  );
+});
+
+Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, broadcast and transposed", async () => {
+  await initBackend();
+  const rng = new Rng(5);
+  const t = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((x, y) => x * y) }, () => rng.normal()),
+      shape,
+    );
+  const cases: [number[], number[], boolean][] = [
+    [[67, 45], [45, 32], false], // rank 2
+    [[45, 67], [45, 32], true], // transposeA
+    [[3, 20, 30], [3, 30, 16], false], // batched
+    [[3, 30, 20], [1, 30, 16], true], // b broadcast over the batch, a transposed
+    [[1, 20, 30], [2, 30, 8], false], // a broadcast
+  ];
+  for (const [sa, sb, transposeA] of cases) {
+    const [a, b] = [t(sa), t(sb)];
+    assert.ok(simdMatMulHandles(sa, sb, { transposeA }), `${sa} · ${sb}`);
+    const ours = tf.matMul(a, b, transposeA, false);
+    useSimdKernels(false);
+    const theirs = tf.matMul(a, b, transposeA, false);
+    useSimdKernels(true);
+    assert.deepEqual(ours.shape, theirs.shape);
+    assertClose(ours.dataSync(), theirs.dataSync(), 1e-4, `${sa} · ${sb}`);
+    tf.dispose([a, b, ours, theirs]);
+  }
+  // what stays with tfjs's kernel: columns not a multiple of 8, transposeB, tiny products
+  assert.equal(simdMatMulHandles([64, 64], [64, 1]), false);
+  assert.equal(simdMatMulHandles([64, 64], [8, 64], { transposeB: true }), false);
+  assert.equal(simdMatMulHandles([2, 2], [2, 8]), false);
+  useSimdKernels(false);
+  assert.equal(simdMatMulHandles([64, 64], [64, 64]), false);
+  useSimdKernels(true);
+});
+
+Deno.test("the BatchMatMul gradient is the same with the transposeA product as with tfjs's kernels", async () => {
+  await initBackend();
+  const rng = new Rng(6);
+  const x = tf.tensor2d(Float32Array.from({ length: 50 * 24 }, () => rng.normal()), [50, 24]);
+  const w = tf.tensor2d(Float32Array.from({ length: 24 * 16 }, () => rng.normal()), [24, 16]);
+  const loss = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.softplus(tf.matMul(xx, ww)));
+  const g = () => tf.grads((xx: tf.Tensor, ww: tf.Tensor) => loss(xx, ww))([x, w]);
+  assert.ok(simdMatMulHandles([50, 24], [50, 16], { transposeA: true }));
+  const ours = g();
+  useSimdKernels(false);
+  const theirs = g();
+  useSimdKernels(true);
+  ours.forEach((o, i) => assertClose(o.dataSync(), theirs[i].dataSync(), 2e-5, `grad ${i}`));
+  tf.dispose([x, w, ...ours, ...theirs]);
 });
