@@ -1,10 +1,13 @@
 /**
- * Vectorised WASM kernels for the element-wise functions tfjs-wasm computes one scalar libm call at a
- * time: `Softplus` (a quarter of the canonical hydrogen step), `Sin` and `Cos` (the Fourier
- * features). They are WebAssembly SIMD loops built at run time ({@linkcode encodeModule}) that import
- * tfjs-wasm's own linear memory, so they read and write tensors in place, and they replace those
- * three kernels of the `wasm` backend in tfjs's kernel registry. Gradients are unchanged (tfjs
- * registers them separately: Softplus's is `dy·sigmoid(x)`, Sin's `dy·cos(x)`).
+ * The toolkit's own WASM kernels for the parts of a training step where tfjs-wasm 4.22 is slow:
+ * `Softplus` (a scalar libm call per element: a quarter of the canonical hydrogen step), `Sin` and
+ * `Cos` (the Fourier features; also scalar), and `BatchMatMul` (XNNPACK's build there predates
+ * relaxed SIMD's fused multiply-add; see lib/wasm_gemm.ts). They are WebAssembly SIMD loops built at
+ * run time ({@linkcode encodeModule}) that import tfjs-wasm's own linear memory, so they read and
+ * write tensors in place, and they replace those kernels of the `wasm` backend in tfjs's kernel
+ * registry; inputs they do not cover (other dtypes, a transposed B, column counts that are not a
+ * multiple of 8) go to tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
+ * Softplus's is `dy·sigmoid(x)`, Sin's `dy·cos(x)`; BatchMatMul's is lib/gradients.ts).
  *
  * Accuracy (float32 in, float32 out, against float64 references; tested):
  * - softplus(x) = max(x, 0) + log1p(exp(−|x|)): exp by range reduction to [−ln2/2, ln2/2] and a
