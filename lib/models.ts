@@ -288,21 +288,17 @@ export class Mlp implements Model {
     if (this.groups <= chunk) return [{ weights: this.weights, biases: this.biases }];
     const sizes: number[] = [];
     for (let g = 0; g < this.groups; g += chunk) sizes.push(Math.min(chunk, this.groups - g));
-    let start = 0;
-    return sizes.map((size) => {
-      const g0 = start;
-      start += size;
-      const h = (k: number) => this.widths[k + 1];
-      const [in0] = this.weights[0].shape;
-      return {
-        weights: this.weights.map((w, k) =>
-          k === 0
-            ? tf.slice(w, [0, g0 * h(0)], [in0, size * h(0)])
-            : tf.slice(w, [g0, 0, 0], [size, w.shape[1]!, w.shape[2]!])
-        ),
-        biases: this.biases.map((b, k) => tf.slice(b, [g0 * h(k)], [size * h(k)])),
-      };
-    });
+    const h = (k: number) => this.widths[k + 1];
+    // One split per tensor rather than a slice per chunk: a split's gradient is one concat, a
+    // slice's is a zero-padded full-size tensor per chunk, all of them then added up.
+    const weights = this.weights.map((w, k) =>
+      k === 0 ? tf.split(w, sizes.map((s) => s * h(0)), 1) : tf.split(w, sizes, 0)
+    );
+    const biases = this.biases.map((b, k) => tf.split(b, sizes.map((s) => s * h(k)), 0));
+    return sizes.map((_, c) => ({
+      weights: weights.map((parts) => parts[c]),
+      biases: biases.map((parts) => parts[c]),
+    }));
   }
 
   /**

@@ -240,3 +240,34 @@ Deno.test("the BatchMatMul gradient is the same with the transposeA product as w
   ours.forEach((o, i) => assertClose(o.dataSync(), theirs[i].dataSync(), 2e-5, `grad ${i}`));
   tf.dispose([x, w, ...ours, ...theirs]);
 });
+
+Deno.test("Slice and SplitV on wasm: block copies agree with tfjs's kernels", async () => {
+  await initBackend();
+  const x = tf.tensor(Float32Array.from({ length: 4 * 5 * 6 }, (_, i) => i - 0.5), [4, 5, 6]);
+  const xi = tf.cast(x, "int32");
+  const slices: [number[], number[]][] = [
+    [[0, 0, 0], [-1, -1, -1]], // all: one run
+    [[1, 0, 0], [2, -1, -1]], // whole trailing axes
+    [[0, 1, 2], [4, 3, 3]], // partial everywhere
+    [[3, 4, 5], [1, 1, 1]], // one element
+    [[0, 2, 0], [4, 0, 6]], // empty
+  ];
+  const splits: [number | number[], number][] = [[2, 0], [[1, 3, 1], 1], [[2, -1], 2], [3, -1]];
+  const run = () => [
+    ...slices.flatMap(([b, s]) => [tf.slice(x, b, s), tf.slice(xi, b, s)]),
+    ...splits.flatMap(([n, axis]) => [...tf.split(x, n, axis), ...tf.split(xi, n, axis)]),
+  ];
+  const ours = run();
+  useSimdKernels(false);
+  const theirs = run();
+  useSimdKernels(true);
+  ours.forEach((o, i) => {
+    assert.deepEqual(o.shape, theirs[i].shape);
+    assert.equal(o.dtype, theirs[i].dtype);
+    assert.deepEqual(Array.from(o.dataSync()), Array.from(theirs[i].dataSync()), `output ${i}`);
+  });
+  // bool (1 byte per element) goes to tfjs's kernel
+  const b = tf.slice(tf.tensor1d([true, false, true], "bool"), [1], [2]);
+  assert.deepEqual(Array.from(b.dataSync()), [0, 1]);
+  tf.dispose([x, xi, b, ...ours, ...theirs]);
+});
