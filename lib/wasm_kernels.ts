@@ -33,9 +33,10 @@ export const SIMD_KERNEL_NAMES = [
   "BatchMatMul",
   "Slice",
   "SplitV",
+  "Sum",
 ] as const;
 
-type UnaryKernelName = Exclude<SimdKernelName, "BatchMatMul" | "Slice" | "SplitV">;
+type UnaryKernelName = Exclude<SimdKernelName, "BatchMatMul" | "Slice" | "SplitV" | "Sum">;
 
 /** Name of a kernel this module can replace. */
 export type SimdKernelName = typeof SIMD_KERNEL_NAMES[number];
@@ -326,12 +327,75 @@ function trigFunction(name: string, quarterTurns: number): WasmFunction {
   ]);
 }
 
+/**
+ * `sumRows(src, dst, rows, bytes)`: dst = Σ_r row r of a [rows, bytes/4] float matrix at src (bytes a
+ * multiple of 16, rows ≥ 1), row by row so both stream through memory.
+ */
+function sumRowsFunction(): WasmFunction {
+  const [SRC, DST, ROWS, BYTES, J, R] = [0, 1, 2, 3, 4, 5];
+  /** for (j = 0; j < bytes; j += 16) dst[j] = body (which reads j) */
+  const overRow = (value: number[]) => [
+    ...Op.i32Const(0),
+    ...set(J),
+    ...Op.block,
+    ...Op.loop,
+    ...get(J),
+    ...get(BYTES),
+    ...Op.i32GeU,
+    ...Op.brIf(1),
+    ...get(DST),
+    ...get(J),
+    ...Op.i32Add,
+    ...value,
+    ...Op.v128Store(),
+    ...get(J),
+    ...Op.i32Const(16),
+    ...Op.i32Add,
+    ...set(J),
+    ...Op.br(0),
+    ...Op.end,
+    ...Op.end,
+  ];
+  const at = (base: number) => [...get(base), ...get(J), ...Op.i32Add, ...Op.v128Load()];
+  return {
+    name: "sumRows",
+    params: ["i32", "i32", "i32", "i32"],
+    results: [],
+    locals: ["i32", "i32"],
+    body: [
+      ...overRow(at(SRC)),
+      ...Op.i32Const(1),
+      ...set(R),
+      ...Op.block,
+      ...Op.loop,
+      ...get(R),
+      ...get(ROWS),
+      ...Op.i32GeU,
+      ...Op.brIf(1),
+      ...get(SRC),
+      ...get(BYTES),
+      ...Op.i32Add,
+      ...set(SRC),
+      ...overRow([...at(DST), ...at(SRC), ...Op.f32x4Add]),
+      ...get(R),
+      ...Op.i32Const(1),
+      ...Op.i32Add,
+      ...set(R),
+      ...Op.br(0),
+      ...Op.end,
+      ...Op.end,
+    ],
+  };
+}
+
 type MapExport = (src: number, dst: number, bytes: number) => number;
 
 /** The vectorised functions, instantiated on one linear memory. */
 export interface SimdFunctions {
   /** softplus of `n` floats (any `n`) from byte offset `src` to `dst`. */
   softplus(src: number, dst: number, n: number): void;
+  /** dst = the sum of the `rows` rows of a row-major [rows, cols] matrix at src; cols % 4 = 0. */
+  sumRows(src: number, dst: number, rows: number, cols: number): void;
   /** sin of `n` floats; returns false (and writes nothing useful) when a |x| > 8192 was seen. */
   sin(src: number, dst: number, n: number): boolean;
   /** cos of `n` floats; as `sin`. */
@@ -362,12 +426,14 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     memory.buffer instanceof SharedArrayBuffer;
   const bytes = encodeModule(
     shared ? { shared: true, maximumPages: 65536 } : { shared: false },
-    [softplusFunction(), trigFunction("sin", 0), trigFunction("cos", 1)],
+    [softplusFunction(), trigFunction("sin", 0), trigFunction("cos", 1), sumRowsFunction()],
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {
     env: { memory },
   });
-  const exports = instance.exports as Record<"softplus" | "sin" | "cos", MapExport>;
+  const exports = instance.exports as Record<"softplus" | "sin" | "cos", MapExport> & {
+    sumRows: (src: number, dst: number, rows: number, bytes: number) => void;
+  };
   const run = (kernel: UnaryKernelName, f: MapExport) => (src: number, dst: number, n: number) => {
     const vectorised = n - (n % (4 * UNROLL));
     if (f(src, dst, vectorised * 4) !== 0) return false;
@@ -382,6 +448,12 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     softplus: (src, dst, n) => void softplus(src, dst, n),
     sin: run("Sin", exports.sin),
     cos: run("Cos", exports.cos),
+    sumRows: (src, dst, rows, cols) => {
+      if (cols % 4 !== 0 || rows < 1) {
+        throw new RangeError(`Invalid sumRows shape [${rows}, ${cols}]: rows ≥ 1, cols % 4 = 0`);
+      }
+      exports.sumRows(src, dst, rows, 4 * cols);
+    },
   };
 }
 
@@ -660,6 +732,39 @@ function splitKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
 }
 
 /**
+ * `Sum` over leading axes (a bias gradient's batch axis, the forward Laplacian's Σ_k over its
+ * derivative blocks) as row additions; tfjs-wasm transposes such reductions first, ~15× slower.
+ * Other reductions, and trailing sizes that are not a multiple of 4, go to tfjs's kernel.
+ */
+function sumKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const leading = axes.length > 0 && axes.every((a, i) => a === i);
+    const rows = sizeOf(x.shape.slice(0, axes.length));
+    const cols = sizeOf(x.shape.slice(axes.length));
+    if (x.dtype !== "float32" || !leading || rows === 0 || cols % 4 !== 0) {
+      return original.kernelFunc(args) as tf.TensorInfo;
+    }
+    const backend = args.backend as unknown as WasmBackendLike;
+    const shape = keepDims
+      ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
+      : x.shape.slice(axes.length);
+    const out = backend.makeOutput(shape, "float32");
+    if (cols === 0) return out;
+    stateFor(backend).simd.sumRows(
+      backend.dataIdMap.get(x.dataId).memoryOffset,
+      backend.dataIdMap.get(out.dataId).memoryOffset,
+      rows,
+      cols,
+    );
+    return out;
+  };
+  return { ...original, kernelFunc };
+}
+
+/**
  * Replaces (`enabled` true, the default state after {@linkcode initBackend}) or restores (`false`)
  * tfjs-wasm's Softplus, Sin and Cos kernels with the vectorised ones. Returns the previous state.
  *
@@ -686,6 +791,8 @@ export function useSimdKernels(enabled: boolean): boolean {
           ? sliceKernelConfig(current)
           : kernelName === "SplitV"
           ? splitKernelConfig(current)
+          : kernelName === "Sum"
+          ? sumKernelConfig(current)
           : unaryKernelConfig(kernelName, current),
       );
     } else {

@@ -271,3 +271,32 @@ Deno.test("Slice and SplitV on wasm: block copies agree with tfjs's kernels", as
   assert.deepEqual(Array.from(b.dataSync()), [0, 1]);
   tf.dispose([x, xi, b, ...ours, ...theirs]);
 });
+
+Deno.test("Sum on wasm: leading-axis row sums agree with tfjs's kernel; other reductions pass through", async () => {
+  await initBackend();
+  const rng = new Rng(7);
+  const x = tf.tensor(Float32Array.from({ length: 3 * 5 * 8 }, () => rng.normal()), [3, 5, 8]);
+  const cases: [number | number[], boolean][] = [
+    [0, false],
+    [0, true],
+    [[1, 0], false],
+    [[0, 1, 2], true],
+    [2, false], // trailing axis: tfjs's kernel
+    [1, true], // middle axis: tfjs's kernel
+    [[0, 2], false], // not leading: tfjs's kernel
+  ];
+  const run = () => cases.map(([axis, keepDims]) => tf.sum(x, axis, keepDims));
+  const ours = run();
+  useSimdKernels(false);
+  const theirs = run();
+  useSimdKernels(true);
+  ours.forEach((o, i) => {
+    assert.deepEqual(o.shape, theirs[i].shape, `case ${i}`);
+    assertClose(o.dataSync(), theirs[i].dataSync(), 1e-5, `case ${i}`);
+  });
+  assert.throws(
+    () => simdFunctions(new WebAssembly.Memory({ initial: 1 })).sumRows(0, 64, 2, 6),
+    /Invalid sumRows shape \[2, 6\]: rows ≥ 1, cols % 4 = 0/,
+  );
+  tf.dispose([x, ...ours, ...theirs]);
+});
