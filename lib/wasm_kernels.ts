@@ -590,7 +590,8 @@ const MATMUL_MIN_WORK = 4096;
  * backend: the kernels are in use on wasm, both operands are float32 of equal rank (batch dimensions
  * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 8, and
  * m·k·n ≥ 4096. Callers use it to pick a `transposeA` product over an explicit transpose, which
- * tfjs's own kernel runs 15–25× slower.
+ * tfjs's own kernel runs 15–25× slower. (tfjs's threaded build keeps XNNPACK's multi-threaded
+ * product, so there it is false.)
  */
 export function simdMatMulHandles(
   aShape: readonly number[],
@@ -598,19 +599,29 @@ export function simdMatMulHandles(
   options: { transposeA?: boolean; transposeB?: boolean } = {},
 ): boolean {
   return originals.size > 0 && tf.getBackend() === "wasm" &&
+    !isThreaded(tf.backend() as unknown as WasmBackendLike) &&
     matMulPlan(aShape, bShape, options.transposeA ?? false, options.transposeB ?? false) !==
       undefined;
+}
+
+/**
+ * Whether the backend is tfjs's threaded build (its memory is shared): there XNNPACK's matMul runs
+ * on all its threads, so it keeps the product.
+ */
+function isThreaded(backend: WasmBackendLike): boolean {
+  return typeof SharedArrayBuffer !== "undefined" &&
+    stateFor(backend).memory.buffer instanceof SharedArrayBuffer;
 }
 
 function matMulKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
   const kernelFunc: tf.KernelFunc = (args) => {
     const a = args.inputs.a as tf.TensorInfo, b = args.inputs.b as tf.TensorInfo;
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-    const plan = a.dtype === "float32" && b.dtype === "float32"
+    const backend = args.backend as unknown as WasmBackendLike;
+    const plan = a.dtype === "float32" && b.dtype === "float32" && !isThreaded(backend)
       ? matMulPlan(a.shape, b.shape, transposeA, transposeB)
       : undefined;
     if (plan === undefined) return original.kernelFunc(args) as tf.TensorInfo;
-    const backend = args.backend as unknown as WasmBackendLike;
     const { m, k, n } = plan;
     const out = backend.makeOutput(plan.outShape, "float32");
     if (m === 0 || n === 0) return out;

@@ -90,6 +90,7 @@ type ThreadsRun = {
   info: { threads: number };
   values: number[];
   restored: Record<string, boolean>;
+  ownMatMul: boolean;
   before?: number[];
 };
 
@@ -114,6 +115,8 @@ Deno.test("initBackend with threads: 2 runs 2 wasm threads and matches 1 thread"
   assert.deepEqual(r1.info, { backend: "wasm", simd: true, threads: 1, simdKernels: true });
   assert.deepEqual(r2.info, { backend: "wasm", simd: true, threads: 2, simdKernels: true });
   assertClose(r2.values, r1.values, 1e-5);
+  assert.equal(r1.ownMatMul, true);
+  assert.equal(r2.ownMatMul, false);
   const all = { node: true, hardwareConcurrency: true, worker: true, warn: true, flag: true };
   assert.deepEqual(r2.restored, all);
   assert.deepEqual(r1.restored, all);
