@@ -1,6 +1,6 @@
 /**
- * The toolkit's own WASM kernels against tfjs-wasm's, in one run: Softplus, Sin and the matrix
- * products of the canonical hydrogen step (medians, ms and ratio), then the canonical step itself
+ * The toolkit's own WASM kernels against tfjs-wasm's, in one run: Softplus, Sin, Slice, SplitV, Sum
+ * and the matrix products of the canonical hydrogen step (medians, ms and ratio), then the canonical step itself
  * (16 disjoint 3×128 softplus MLPs, 256 Fourier frequencies, batch 512, fd Laplacian, RMSprop) on
  * one and on all replicas with each set of kernels (`deno task bench:kernels`).
  *
@@ -60,11 +60,19 @@ await runMain(async () => {
   const w = tf.randomNormal([512, 128], 0, 1, "float32", 4);
   const h = tf.randomNormal([2560, 128], 0, 1, "float32", 5);
   const w2 = tf.randomNormal([128, 128], 0, 1, "float32", 6);
+  const j = tf.randomNormal([2, 512, 128], 0, 1, "float32", 7);
   const ops: [string, () => tf.Tensor, () => tf.Tensor][] = [
     ["softplus, 512×2048", () => tf.softplus(z), () => tf.softplus(z)],
     ["sin, 2560×256 (|x| ≲ 80)", () => tf.sin(u), () => tf.sin(u)],
     ["matMul 2560×512 · 512×128", () => tf.matMul(a, w), () => tf.matMul(a, w)],
     ["matMul 2560×128 · 128×128", () => tf.matMul(h, w2), () => tf.matMul(h, w2)],
+    [
+      "slice 512×128 of 512×2048 (a chunk's weights)",
+      () => tf.slice(z, [0, 128], [512, 128]),
+      () => tf.slice(z, [0, 128], [512, 128]),
+    ],
+    ["split 2560×256 into 2 column blocks", () => tf.split(u, 2, 1)[1], () => tf.split(u, 2, 1)[1]],
+    ["sum 2×512×128 over axis 0 (forward Laplacian)", () => tf.sum(j, 0), () => tf.sum(j, 0)],
     [
       "2560×512ᵀ · 2560×128 (weight gradient; tfjs: transpose, then matMul)",
       () => tf.matMul(tf.transpose(a), h),
@@ -77,7 +85,7 @@ await runMain(async () => {
     useSimdKernels(true);
     return row(name, t, timeOp(ours, 15));
   });
-  tf.dispose([z, u, a, w, h, w2]);
+  tf.dispose([z, u, a, w, h, w2, j]);
   console.log("| kernel | tfjs-wasm (ms) | neuralsvd (ms) | speed-up |");
   console.log("|---|---|---|---|");
   for (const r of results) console.log(r);

@@ -49,9 +49,10 @@ export interface InitBackendOptions {
    */
   threads?: number;
   /**
-   * WASM backend: replace tfjs-wasm's Softplus, Sin and Cos kernels, which call scalar libm per
-   * element, with WebAssembly SIMD ones 3.6–8× faster (see `useSimdKernels`); default true. The
-   * choice is process-wide; replicas that must stay bit-identical need the same choice.
+   * WASM backend: replace tfjs-wasm's Softplus, Sin, Cos, BatchMatMul, Slice, SplitV and Sum kernels
+   * with the toolkit's own (WebAssembly SIMD loops and block copies on tfjs's heap, lib/wasm_kernels.ts;
+   * `deno task bench:kernels` compares them); default true. The choice is process-wide; replicas that
+   * must stay bit-identical need the same choice.
    */
   simdKernels?: boolean;
 }

@@ -169,8 +169,8 @@ export interface ExperimentConfig {
   /** WASM threads of each replica (tfjs's threaded-SIMD build; 1: the single-threaded one). */
   threads?: number;
   /**
-   * WASM backend: tfjs's scalar Softplus, Sin and Cos kernels replaced by vectorised ones (default
-   * true; false gives tfjs's own, e.g. to compare).
+   * WASM backend: the toolkit's own kernels in place of tfjs-wasm's slow ones (see
+   * `InitBackendOptions.simdKernels`; default true; false gives tfjs's, e.g. to compare).
    */
   simdKernels?: boolean;
   /** Minutes between checkpoints (with an output directory). */
@@ -358,7 +358,8 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   simdKernels: {
     type: "boolean",
-    description: "WASM: vectorised Softplus, Sin and Cos kernels (--no-simd-kernels: tfjs's own)",
+    description: "WASM: the toolkit's own Softplus, Sin, Cos, matMul, Slice, SplitV and Sum " +
+      "kernels (--no-simd-kernels: tfjs's)",
   },
   workers: {
     type: "integer",

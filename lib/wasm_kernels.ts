@@ -2,11 +2,12 @@
  * The toolkit's own WASM kernels for the parts of a training step where tfjs-wasm 4.22 is slow:
  * `Softplus` (a scalar libm call per element: a quarter of the canonical hydrogen step), `Sin` and
  * `Cos` (the Fourier features; also scalar), and `BatchMatMul` (XNNPACK's build there predates
- * relaxed SIMD's fused multiply-add; see lib/wasm_gemm.ts). They are WebAssembly SIMD loops built at
- * run time ({@linkcode encodeModule}) that import tfjs-wasm's own linear memory, so they read and
- * write tensors in place, and they replace those kernels of the `wasm` backend in tfjs's kernel
- * registry; inputs they do not cover (other dtypes, a transposed B, column counts that are not a
- * multiple of 8) go to tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
+ * relaxed SIMD's fused multiply-add; see lib/wasm_gemm.ts), `Sum` over leading axes, `Slice` and
+ * `SplitV` (tfjs-wasm walks those element by element or transposes first). They are WebAssembly SIMD
+ * loops built at run time ({@linkcode encodeModule}) that import tfjs-wasm's own linear memory, and
+ * block copies on that memory, so they read and write tensors in place; they replace those kernels
+ * of the `wasm` backend in tfjs's kernel registry. Inputs they do not cover (other dtypes, a
+ * transposed B, column counts that are not a multiple of 8, other reductions) go to tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
  * Softplus's is `dy·sigmoid(x)`, Sin's `dy·cos(x)`; BatchMatMul's is lib/gradients.ts).
  *
  * Accuracy (float32 in, float32 out, against float64 references; tested):
