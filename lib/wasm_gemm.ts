@@ -305,7 +305,8 @@ export interface GemmFunctions {
 }
 
 /**
- * Instantiates the matrix product on `memory`.
+ * Instantiates the matrix product on `memory`, with fused multiply-adds where the engine has relaxed
+ * SIMD unless `options.fma` is false (separate multiply and add: the only choice elsewhere).
  *
  * @example A 2×3 by 3×8 product in a fresh memory
  * ```ts
@@ -318,10 +319,13 @@ export interface GemmFunctions {
  * console.log(f[64], f[72]); // 64 (= 1·0 + 2·8 + 3·16) and 136
  * ```
  */
-export function gemmFunctions(memory: WebAssembly.Memory): GemmFunctions {
+export function gemmFunctions(
+  memory: WebAssembly.Memory,
+  options: { fma?: boolean } = {},
+): GemmFunctions {
   const shared = typeof SharedArrayBuffer !== "undefined" &&
     memory.buffer instanceof SharedArrayBuffer;
-  const fma = hasRelaxedSimd();
+  const fma = (options.fma ?? true) && hasRelaxedSimd();
   const functions = [packAFunction(), packBFunction()];
   for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma));
   const bytes = encodeModule(

@@ -159,33 +159,35 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
 Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remainder and A layout", () => {
   const memory = new WebAssembly.Memory({ initial: 64 });
   const heap = new Float32Array(memory.buffer);
-  const gemm = gemmFunctions(memory);
-  assert.equal(gemm.fma, hasRelaxedSimd());
-  const rng = new Rng(4);
-  // m covers 1…6 left-over rows; k covers 0, 1, 7 (only the single-step loop), 8 and 8 + 3
-  for (
-    const [m, k, n] of [[1, 1, 8], [5, 7, 16], [13, 8, 8], [14, 11, 24], [12, 0, 8], [40, 37, 64]]
-  ) {
-    for (const transposeA of [false, true]) {
-      const a = Float32Array.from({ length: m * k }, () => rng.normal());
-      const b = Float32Array.from({ length: k * n }, () => rng.normal());
-      const [pa, pb, pc] = [64, 64 + 4 * m * k, 128 + 4 * (m * k + k * n)];
-      heap.set(a, pa / 4);
-      heap.set(b, pb / 4);
-      heap.fill(NaN, pc / 4, pc / 4 + m * n); // every output must be written
-      const strides = transposeA ? { rowStride: 1, kStride: m } : { rowStride: k, kStride: 1 };
-      gemm.matmul(pa, pb, pc, { m, k, n, ...strides }, pc + 4 * m * n + 32);
-      const want = matmul64(a, b, m, k, n, transposeA);
-      assertClose(
-        heap.subarray(pc / 4, pc / 4 + m * n),
-        want,
-        2e-5 * Math.sqrt(k + 1),
-        `${m}×${k}×${n}`,
-      );
+  assert.equal(gemmFunctions(memory).fma, hasRelaxedSimd());
+  assert.equal(gemmFunctions(memory, { fma: false }).fma, false);
+  for (const gemm of [gemmFunctions(memory), gemmFunctions(memory, { fma: false })]) {
+    const rng = new Rng(4);
+    // m covers 1…6 left-over rows; k covers 0, 1, 7 (only the single-step loop), 8 and 8 + 3
+    for (
+      const [m, k, n] of [[1, 1, 8], [5, 7, 16], [13, 8, 8], [14, 11, 24], [12, 0, 8], [40, 37, 64]]
+    ) {
+      for (const transposeA of [false, true]) {
+        const a = Float32Array.from({ length: m * k }, () => rng.normal());
+        const b = Float32Array.from({ length: k * n }, () => rng.normal());
+        const [pa, pb, pc] = [64, 64 + 4 * m * k, 128 + 4 * (m * k + k * n)];
+        heap.set(a, pa / 4);
+        heap.set(b, pb / 4);
+        heap.fill(NaN, pc / 4, pc / 4 + m * n); // every output must be written
+        const strides = transposeA ? { rowStride: 1, kStride: m } : { rowStride: k, kStride: 1 };
+        gemm.matmul(pa, pb, pc, { m, k, n, ...strides }, pc + 4 * m * n + 32);
+        const want = matmul64(a, b, m, k, n, transposeA);
+        assertClose(
+          heap.subarray(pc / 4, pc / 4 + m * n),
+          want,
+          2e-5 * Math.sqrt(k + 1),
+          `${m}×${k}×${n}`,
+        );
+      }
     }
   }
   assert.throws(
-    () => gemm.matmul(0, 0, 0, { m: 2, k: 2, n: 12, rowStride: 2, kStride: 1 }, 0),
+    () => gemmFunctions(memory).matmul(0, 0, 0, { m: 2, k: 2, n: 12, rowStride: 2, kStride: 1 }, 0),
     /Invalid column count 12: must be a multiple of 8/,
   );
 });
