@@ -158,6 +158,23 @@ export const Op = {
 } as const;
 
 /**
+ * `while (!exit) body`: a block around a loop that leaves when `exit` (instructions pushing an i32)
+ * is non-zero, runs `body`, and branches back.
+ */
+export function whileLoop(exit: number[], body: number[]): number[] {
+  return [
+    ...Op.block,
+    ...Op.loop,
+    ...exit,
+    ...Op.brIf(1),
+    ...body,
+    ...Op.br(0),
+    ...Op.end,
+    ...Op.end,
+  ];
+}
+
+/**
  * Encodes a module that imports `env.memory` and exports `functions`.
  *
  * @example Build and run a function that adds two i32s

@@ -23,7 +23,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import { encodeModule, Op, type ValueType, type WasmFunction } from "./wasm_encoder.ts";
+import { encodeModule, Op, type ValueType, type WasmFunction, whileLoop } from "./wasm_encoder.ts";
 import { GEMM_MR, GEMM_NR, type GemmFunctions, gemmFunctions } from "./wasm_gemm.ts";
 
 /** The kernels this module replaces on the `wasm` backend. */
@@ -137,24 +137,21 @@ function mapFunction(
     ...get(BYTES),
     ...Op.i32Add,
     ...set(END),
-    ...Op.block,
-    ...Op.loop,
-    ...get(SRC),
-    ...get(END),
-    ...Op.i32GeU,
-    ...Op.brIf(1),
-    ...copies.flat(),
-    ...get(SRC),
-    ...Op.i32Const(step),
-    ...Op.i32Add,
-    ...set(SRC),
-    ...get(DST),
-    ...Op.i32Const(step),
-    ...Op.i32Add,
-    ...set(DST),
-    ...Op.br(0),
-    ...Op.end,
-    ...Op.end,
+    ...whileLoop([
+      ...get(SRC),
+      ...get(END),
+      ...Op.i32GeU,
+    ], [
+      ...copies.flat(),
+      ...get(SRC),
+      ...Op.i32Const(step),
+      ...Op.i32Add,
+      ...set(SRC),
+      ...get(DST),
+      ...Op.i32Const(step),
+      ...Op.i32Add,
+      ...set(DST),
+    ]),
     ...get(FLAG),
     ...Op.v128AnyTrue,
   ];
@@ -338,24 +335,21 @@ function sumRowsFunction(): WasmFunction {
   const overRow = (value: number[]) => [
     ...Op.i32Const(0),
     ...set(J),
-    ...Op.block,
-    ...Op.loop,
-    ...get(J),
-    ...get(BYTES),
-    ...Op.i32GeU,
-    ...Op.brIf(1),
-    ...get(DST),
-    ...get(J),
-    ...Op.i32Add,
-    ...value,
-    ...Op.v128Store(),
-    ...get(J),
-    ...Op.i32Const(16),
-    ...Op.i32Add,
-    ...set(J),
-    ...Op.br(0),
-    ...Op.end,
-    ...Op.end,
+    ...whileLoop([
+      ...get(J),
+      ...get(BYTES),
+      ...Op.i32GeU,
+    ], [
+      ...get(DST),
+      ...get(J),
+      ...Op.i32Add,
+      ...value,
+      ...Op.v128Store(),
+      ...get(J),
+      ...Op.i32Const(16),
+      ...Op.i32Add,
+      ...set(J),
+    ]),
   ];
   const at = (base: number) => [...get(base), ...get(J), ...Op.i32Add, ...Op.v128Load()];
   return {
@@ -367,24 +361,21 @@ function sumRowsFunction(): WasmFunction {
       ...overRow(at(SRC)),
       ...Op.i32Const(1),
       ...set(R),
-      ...Op.block,
-      ...Op.loop,
-      ...get(R),
-      ...get(ROWS),
-      ...Op.i32GeU,
-      ...Op.brIf(1),
-      ...get(SRC),
-      ...get(BYTES),
-      ...Op.i32Add,
-      ...set(SRC),
-      ...overRow([...at(DST), ...at(SRC), ...Op.f32x4Add]),
-      ...get(R),
-      ...Op.i32Const(1),
-      ...Op.i32Add,
-      ...set(R),
-      ...Op.br(0),
-      ...Op.end,
-      ...Op.end,
+      ...whileLoop([
+        ...get(R),
+        ...get(ROWS),
+        ...Op.i32GeU,
+      ], [
+        ...get(SRC),
+        ...get(BYTES),
+        ...Op.i32Add,
+        ...set(SRC),
+        ...overRow([...at(DST), ...at(SRC), ...Op.f32x4Add]),
+        ...get(R),
+        ...Op.i32Const(1),
+        ...Op.i32Add,
+        ...set(R),
+      ]),
     ],
   };
 }
