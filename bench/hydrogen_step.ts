@@ -11,6 +11,8 @@
  *   deno run --allow-read --allow-run=/usr/bin/python3 bench/hydrogen_step.ts [--steps 10]
  *   deno run --allow-read --allow-run=/usr/bin/python3 bench/hydrogen_step.ts --scaling
  *   deno run --allow-read bench/hydrogen_step.ts --default-job --steps 30 --warmup 5
+ *   deno run --allow-read --allow-run bench/hydrogen_step.ts --backend webgpu --paper \
+ *     --peer-device cuda --python python3      # a GPU machine: the paper step, WebGPU vs CUDA
  *
  * @module
  */
@@ -47,6 +49,21 @@ const FLAGS = {
   },
   peer: { type: "boolean", description: "also time the PyTorch peer when it is installed" },
   python: { type: "string", description: "Debian's system python3 with python3-torch" },
+  backend: {
+    type: "string",
+    choices: ["wasm", "webgpu", "cpu"],
+    description: "engine of our step (webgpu and cpu run one replica)",
+  },
+  paper: {
+    type: "boolean",
+    description: "the paper preset's network: 36 modes, 1024 Fourier frequencies",
+  },
+  peerDevice: {
+    type: "string",
+    choices: ["cpu", "cuda"],
+    description: "torch device of the PyTorch peer (cuda: through bench/torch_peer_device.py)",
+  },
+  peerScript: { type: "string", description: "the PyTorch peer script" },
 } as const;
 const DEFAULTS = {
   modes: 16,
@@ -61,6 +78,10 @@ const DEFAULTS = {
   sweeps: "batch,modes",
   peer: true,
   python: "/usr/bin/python3",
+  backend: "wasm",
+  paper: false,
+  peerDevice: "cpu",
+  peerScript: new URL("../../shared/peer/torch_hydrogen_step.py", import.meta.url).pathname,
 };
 
 /** The canonical step as an experiment config: the reference recipe without the EMA. */
@@ -90,17 +111,21 @@ function ourStepParts(
 }
 
 async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped: string }> {
-  const peer = new URL("../../shared/peer/torch_hydrogen_step.py", import.meta.url);
+  const peer = v.peerScript;
   try {
     Deno.statSync(peer);
   } catch {
-    return { skipped: `the peer script ${peer.pathname} is not there` };
+    return { skipped: `the peer script ${peer} is not there` };
   }
+  // On a GPU the peer runs through a wrapper that puts its tensors there and times each step to
+  // the end of its kernels.
+  const wrapper = new URL("./torch_peer_device.py", import.meta.url).pathname;
+  const script = v.peerDevice === "cpu" ? [peer] : [wrapper, v.peerDevice, peer];
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command(v.python, {
       args: [
-        peer.pathname,
+        ...script,
         "--modes",
         String(v.modes),
         "--batch",
@@ -210,13 +235,20 @@ await runMain(async () => {
   });
   if (cli.help) return console.log(cli.helpText);
   const v = cli.values as typeof DEFAULTS;
-  const info = await initBackend();
+  const info = await initBackend({ backend: v.backend });
+  // Worker replicas are WASM engines; other backends time one replica.
+  if (info.backend !== "wasm") v.workers = 1;
+  if (v.paper) {
+    v.modes = HYDROGEN2D_PRESETS.paper.modes;
+    v.frequencies = HYDROGEN2D_PRESETS.paper.frequencies;
+  }
   if (v.scaling) return await scalingTable(v);
   if (v.defaultJob) return await defaultJob(v);
   console.log(
     `2-D hydrogen step: ${v.modes} disjoint 3×${v.width} softplus MLPs, ${v.frequencies} Fourier ` +
-      `frequencies, batch ${v.batch}; ${info.backend}, SIMD ${info.simd}, ${v.workers} replica(s) ` +
-      `of ${info.threads} thread`,
+      `frequencies, batch ${v.batch}; ${info.backend}` +
+      (info.adapter ? ` (${info.adapter})` : `, SIMD ${info.simd}`) +
+      `, ${v.workers} replica(s) of ${info.threads} thread`,
   );
   const fd = await ourStep(v, "fd");
   const { ms: forward, pool } = await ourStepParts(v, "forward");
@@ -225,7 +257,10 @@ await runMain(async () => {
     `neuralsvd, forward Laplacian (exact), ${v.workers} replica(s)`,
     forward,
   ]];
-  if ("ms" in peer) rows.push(["PyTorch peer, fd Laplacian, 2 threads", peer.ms]);
+  if ("ms" in peer) {
+    const where = v.peerDevice === "cpu" ? "2 threads" : v.peerDevice.toUpperCase();
+    rows.push([`PyTorch peer, fd Laplacian, ${where}`, peer.ms]);
+  }
   for (const [name, ms] of rows) {
     const ratio = "ms" in peer ? `  (${(ms / peer.ms).toFixed(2)}× the peer)` : "";
     console.log(`${name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms/step${ratio}`);

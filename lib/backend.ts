@@ -33,6 +33,8 @@ export interface BackendInfo {
   threads: number;
   /** For WebGPU: whether the adapter is a software fallback (e.g. Mesa llvmpipe). */
   fallbackAdapter?: boolean;
+  /** For WebGPU: the adapter's description, e.g. "NVIDIA H200" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  adapter?: string;
   /** Whether the vectorised Softplus, Sin and Cos kernels are in use (WASM only). */
   simdKernels: boolean;
 }
@@ -90,19 +92,75 @@ function assertReadPermission(dir: URL): void {
   }
 }
 
-async function initWebGpu(): Promise<boolean> {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+/** The parts of Deno's WebGPU adapter that the toolkit reads. */
+interface GpuAdapterLike {
+  features: { has(name: string): boolean };
+  limits: Record<string, number>;
+  info?: { description?: string; vendor?: string; device?: string; isFallbackAdapter?: boolean };
+  isFallbackAdapter?: boolean;
+  requestDevice(descriptor: unknown): Promise<unknown>;
+}
+
+type GpuLike = { requestAdapter(options?: unknown): Promise<GpuAdapterLike | null> };
+
+/**
+ * The device limits asked for, as high as the adapter allows: tfjs-backend-webgpu's, and the
+ * storage buffers per shader stage, whose default of 8 caps how many inputs its Concat and AddN
+ * kernels take at once (AddN returns zeros beyond it).
+ */
+const WEBGPU_LIMITS = [
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeInvocationsPerWorkgroup",
+];
+
+/**
+ * Loads tfjs-backend-webgpu and registers its backend with the toolkit's own device set-up: tfjs
+ * 4.22 reads the adapter's info after creating the device and passes one feature as a nested
+ * array, both of which Deno may refuse on real GPUs (../shared/RUNTIME.md), and asks for too few
+ * storage buffers (see `WEBGPU_LIMITS`). Returns the adapter's description.
+ */
+async function initWebGpu(): Promise<{ description: string; fallback: boolean }> {
+  const gpu = (navigator as unknown as { gpu?: GpuLike }).gpu;
   if (!gpu) {
     throw new Error(
       "WebGPU is not available in this Deno (navigator.gpu is missing): use --backend wasm",
     );
   }
-  const adapter = await gpu.requestAdapter() as { isFallbackAdapter?: boolean; info?: unknown };
-  if (!adapter) {
+  const probe = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!probe) {
     throw new Error("No WebGPU adapter was found on this machine: use --backend wasm");
   }
-  await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
-  return adapter.isFallbackAdapter === true;
+  const info = probe.info ?? {};
+  const { WebGPUBackend } = await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+  if (!hasInstance("webgpu")) {
+    tf.removeBackend("webgpu");
+    tf.registerBackend("webgpu", async () => {
+      const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+      if (!adapter) {
+        throw new Error("No WebGPU adapter was found on this machine: use --backend wasm");
+      }
+      const adapterInfo = adapter.info;
+      const requiredLimits: Record<string, number> = {};
+      for (const name of WEBGPU_LIMITS) requiredLimits[name] = adapter.limits[name];
+      const device = await adapter.requestDevice({
+        requiredFeatures: ["timestamp-query"].filter((f) => adapter.features.has(f)),
+        requiredLimits,
+      });
+      return new WebGPUBackend(device as any, adapterInfo as any);
+    }, 3);
+  }
+  // GPUAdapterInfo's fields are prototype getters: read them one by one.
+  return {
+    description: info.description || [info.vendor, info.device]
+      .filter(Boolean).join(" ") ||
+      "(no description)",
+    fallback: (info.isFallbackAdapter ?? probe.isFallbackAdapter) === true,
+  };
 }
 
 /** Throws unless `threads` can be used with `backend` in this process. */
@@ -155,7 +213,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   ) return (current = { ...current, simdKernels });
   tf.enableProdMode();
   registerFastGradients();
-  let fallbackAdapter: boolean | undefined;
+  let adapter: { fallback: boolean; description?: string } | undefined;
   let threadsInUse = 1;
   if (backend === "wasm") {
     const dir = wasmDirectory();
@@ -163,7 +221,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     assertReadPermission(dir);
     setWasmPaths(dir.href, true);
   } else if (backend === "webgpu") {
-    fallbackAdapter = await initWebGpu();
+    adapter = await initWebGpu();
   }
   let ok: boolean;
   if (backend === "wasm" && threads > 1 && !hasInstance("wasm")) {
@@ -184,7 +242,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     simd,
     threads: threadsInUse,
     simdKernels,
-    ...(fallbackAdapter === undefined ? {} : { fallbackAdapter }),
+    ...(adapter === undefined ? {} : {
+      fallbackAdapter: adapter.fallback,
+      adapter: adapter.description,
+    }),
   };
   return current;
 }

@@ -5,12 +5,14 @@
  * runs 15–25× slower than a plain matMul. The gradient below forms the same products with an
  * explicit transpose followed by a flag-free matMul: same numbers, several times faster on WASM.
  * Where the toolkit's own WASM matMul kernel runs (lib/wasm_kernels.ts), aᵀ·b keeps the flag: that
- * kernel reads a transposed A directly.
+ * kernel reads a transposed A directly. On a GPU (WebGPU) every product keeps its flags: there the
+ * matMul reads transposes through strides and an explicit transpose is one more dispatch.
  *
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor, Tensor3D } from "./types.ts";
+import { prefersBatchedKernels } from "./kernel_layout.ts";
 import { simdMatMulHandles } from "./wasm_kernels.ts";
 
 /** Transposes the last two axes (rank 2 or 3). */
@@ -18,19 +20,20 @@ export function swapLastAxes(x: Tensor): Tensor {
   return x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [0, 2, 1]);
 }
 
-/** Plain matMul without transpose flags, on rank-2 or equal-batch rank-3 tensors. */
-function mm(a: Tensor, b: Tensor): Tensor {
-  return tf.matMul(a as Tensor3D, b as Tensor3D);
-}
-
 /**
- * aᵀ·b: with the `transposeA` flag where the vectorised WASM kernel runs it (it reads A through
- * strides, saving the transpose), with an explicit transpose elsewhere.
+ * The product op(a)·op(b), op a transpose where asked: with the matMul's own flags on a GPU and
+ * where the vectorised WASM kernel reads a transposed A through strides, with an explicit transpose
+ * followed by a flag-free matMul elsewhere.
  */
-function mmTransposeA(a: Tensor, b: Tensor): Tensor {
-  return simdMatMulHandles(a.shape, b.shape, { transposeA: true })
-    ? tf.matMul(a as Tensor3D, b as Tensor3D, true, false)
-    : mm(swapLastAxes(a), b);
+function product(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Tensor {
+  if (
+    prefersBatchedKernels() ||
+    (transposeA && !transposeB && simdMatMulHandles(a.shape, b.shape, { transposeA: true }))
+  ) {
+    return tf.matMul(a as Tensor3D, b as Tensor3D, transposeA, transposeB);
+  }
+  const op = (x: Tensor, t: boolean) => t ? swapLastAxes(x) : x;
+  return tf.matMul(op(a, transposeA) as Tensor3D, op(b, transposeB) as Tensor3D);
 }
 
 let registered = false;
@@ -45,18 +48,17 @@ export function registerFastGradients(): void {
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved;
       const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-      const t = swapLastAxes;
       const dyt = dy as Tensor;
       if (!transposeA && !transposeB) {
-        return { a: () => mm(dyt, t(b)), b: () => mmTransposeA(a, dyt) };
+        return { a: () => product(dyt, b, false, true), b: () => product(a, dyt, true, false) };
       }
       if (!transposeA && transposeB) {
-        return { a: () => mm(dyt, b), b: () => mmTransposeA(dyt, a) };
+        return { a: () => product(dyt, b, false, false), b: () => product(dyt, a, true, false) };
       }
       if (transposeA && !transposeB) {
-        return { a: () => mm(b, t(dyt)), b: () => mm(a, dyt) };
+        return { a: () => product(b, dyt, false, true), b: () => product(a, dyt, false, false) };
       }
-      return { a: () => mm(t(b), t(dyt)), b: () => mm(t(dyt), t(a)) };
+      return { a: () => product(b, dyt, true, true), b: () => product(dyt, a, true, true) };
     },
   });
 }

@@ -302,5 +302,9 @@ export class ParameterEma {
 
 /** Global L2 norm of a list of gradients (a scalar tensor). */
 export function globalNorm(grads: Tensor[]): Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as Scalar);
+  // Pairwise adds, not one addN: tfjs-webgpu's AddN binds every input at once and returns zeros past
+  // the device's storage-buffer limit (8 by default).
+  return tf.tidy(() =>
+    tf.sqrt(grads.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) as Scalar
+  );
 }

@@ -4,9 +4,10 @@ const fixture = new URL("./fixtures/backend_losses.ts", import.meta.url).pathnam
 
 async function losses(
   backend: string,
+  job = "smoke",
 ): Promise<{ code: number; losses?: number[]; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--allow-read", fixture, backend],
+    args: ["run", "--no-prompt", "--allow-read", fixture, backend, job],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0", XDG_RUNTIME_DIR: "/tmp" },
@@ -21,19 +22,22 @@ async function losses(
 const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
 const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
 
-Deno.test({
-  name: "WebGPU: 20 steps of the smoke hydrogen job match WASM's losses to 1e-4",
-  ignore: !adapter,
-  fn: async () => {
-    const [webgpu, wasm] = [await losses("webgpu"), await losses("wasm")];
-    assert.equal(webgpu.code, 0, webgpu.stderr);
-    assert.equal(wasm.code, 0, wasm.stderr);
-    webgpu.losses!.forEach((l, i) => {
-      const w = wasm.losses![i];
-      assert.ok(Math.abs(l - w) <= 1e-4 * Math.abs(w), `step ${i + 1}: webgpu ${l}, wasm ${w}`);
-    });
-  },
-});
+for (const job of ["smoke", "paper"]) {
+  Deno.test({
+    name: `WebGPU: 20 steps of the ${job} hydrogen job match WASM's losses to 1e-4`,
+    ignore: !adapter,
+    fn: async () => {
+      const [webgpu, wasm] = [await losses("webgpu", job), await losses("wasm", job)];
+      assert.equal(webgpu.code, 0, webgpu.stderr);
+      assert.equal(wasm.code, 0, wasm.stderr);
+      assert.equal(webgpu.losses!.length, 20);
+      webgpu.losses!.forEach((l, i) => {
+        const w = wasm.losses![i];
+        assert.ok(Math.abs(l - w) <= 1e-4 * Math.abs(w), `step ${i + 1}: webgpu ${l}, wasm ${w}`);
+      });
+    },
+  });
+}
 
 Deno.test({
   name: "initBackend names WebGPU's absence and suggests wasm (machines without an adapter)",
