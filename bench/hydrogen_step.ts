@@ -24,6 +24,7 @@ import {
   type PoolTimings,
 } from "../mod.ts";
 import { timeReplicated } from "./common.ts";
+import { stepsPerReadback } from "../lib/kernel_layout.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -64,6 +65,15 @@ const FLAGS = {
     description: "torch device of the PyTorch peer (cuda: through bench/torch_peer_device.py)",
   },
   peerScript: { type: "string", description: "the PyTorch peer script" },
+  simdKernels: {
+    type: "boolean",
+    description: "the toolkit's own kernels (--no-simd-kernels: tfjs's)",
+  },
+  block: {
+    type: "integer",
+    min: 0,
+    description: "steps per loss read-back (0: the backend's, 10 on WebGPU, 1 elsewhere)",
+  },
 } as const;
 const DEFAULTS = {
   modes: 16,
@@ -81,6 +91,8 @@ const DEFAULTS = {
   backend: "wasm",
   paper: false,
   peerDevice: "cpu",
+  simdKernels: true,
+  block: 0,
   peerScript: new URL("../../shared/peer/torch_hydrogen_step.py", import.meta.url).pathname,
 };
 
@@ -94,6 +106,7 @@ function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig 
     width: v.width,
     kinetic,
     workers: v.workers,
+    simdKernels: v.simdKernels,
     ema: 0,
     steps: 1000,
   };
@@ -235,7 +248,7 @@ await runMain(async () => {
   });
   if (cli.help) return console.log(cli.helpText);
   const v = cli.values as typeof DEFAULTS;
-  const info = await initBackend({ backend: v.backend });
+  const info = await initBackend({ backend: v.backend, simdKernels: v.simdKernels });
   // Worker replicas are WASM engines; other backends time one replica.
   if (info.backend !== "wasm") v.workers = 1;
   if (v.paper) {
@@ -248,7 +261,8 @@ await runMain(async () => {
     `2-D hydrogen step: ${v.modes} disjoint 3×${v.width} softplus MLPs, ${v.frequencies} Fourier ` +
       `frequencies, batch ${v.batch}; ${info.backend}` +
       (info.adapter ? ` (${info.adapter})` : `, SIMD ${info.simd}`) +
-      `, ${v.workers} replica(s) of ${info.threads} thread`,
+      `, ${v.workers} replica(s) of ${info.threads} thread, ` +
+      `${v.block || stepsPerReadback()} step(s) per loss read-back`,
   );
   const fd = await ourStep(v, "fd");
   const { ms: forward, pool } = await ourStepParts(v, "forward");

@@ -8,6 +8,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { setWasmPaths } from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
 import { registerFastGradients } from "./gradients.ts";
 import { useSimdKernels } from "./wasm_kernels.ts";
+import { useGpuMatMul } from "./webgpu_kernels.ts";
 import {
   assertThreadsPossible,
   checkThreadCount,
@@ -35,7 +36,10 @@ export interface BackendInfo {
   fallbackAdapter?: boolean;
   /** For WebGPU: the adapter's description, e.g. "NVIDIA H200" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
   adapter?: string;
-  /** Whether the vectorised Softplus, Sin and Cos kernels are in use (WASM only). */
+  /**
+   * Whether the toolkit's own kernels are in use: on WASM the vectorised Softplus, Sin, Cos, matMul,
+   * Slice, SplitV and Sum, on WebGPU the tiled matMul (always false on cpu).
+   */
   simdKernels: boolean;
 }
 
@@ -54,7 +58,8 @@ export interface InitBackendOptions {
    * WASM backend: replace tfjs-wasm's Softplus, Sin, Cos, BatchMatMul, Slice, SplitV and Sum kernels
    * with the toolkit's own (WebAssembly SIMD loops and block copies on tfjs's heap, lib/wasm_kernels.ts;
    * `deno task bench:kernels` compares them); default true. The choice is process-wide; replicas that
-   * must stay bit-identical need the same choice.
+   * must stay bit-identical need the same choice. WebGPU backend: replace tfjs-webgpu's matMul with
+   * the toolkit's tiled one (lib/webgpu_kernels.ts); default true.
    */
   simdKernels?: boolean;
 }
@@ -206,8 +211,9 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const backend = parseBackendName(options.backend ?? "wasm");
   const threads = options.threads ?? 1;
   checkThreads(backend, threads);
-  const simdKernels = backend === "wasm" && (options.simdKernels ?? true);
+  const simdKernels = backend !== "cpu" && (options.simdKernels ?? true);
   if (backend === "wasm") useSimdKernels(simdKernels);
+  if (backend === "webgpu") useGpuMatMul(simdKernels); // a no-op until tfjs-webgpu is loaded
   if (
     current?.backend === backend && current.threads === threads && tf.getBackend() === backend
   ) return (current = { ...current, simdKernels });
@@ -222,6 +228,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     setWasmPaths(dir.href, true);
   } else if (backend === "webgpu") {
     adapter = await initWebGpu();
+    useGpuMatMul(simdKernels);
   }
   let ok: boolean;
   if (backend === "wasm" && threads > 1 && !hasInstance("wasm")) {

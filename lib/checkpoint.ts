@@ -831,15 +831,24 @@ export class CheckpointScheduler {
    * {@linkcode TrainingDivergedError} is rethrown and blocks later saves.
    */
   async step(): Promise<TrainRecord> {
-    let record: TrainRecord;
+    return (await this.steps(1))[0];
+  }
+
+  /**
+   * Takes up to `count` steps with one read-back ({@linkcode Trainer.steps}), then runs
+   * {@linkcode CheckpointScheduler.afterStep}. A {@linkcode TrainingDivergedError} is rethrown and
+   * blocks later saves.
+   */
+  async steps(count: number): Promise<TrainRecord[]> {
+    let records: TrainRecord[];
     try {
-      record = await this.trainer.step();
+      records = count === 1 ? [await this.trainer.step()] : await this.trainer.steps(count);
     } catch (e) {
       if (e instanceof TrainingDivergedError) this.#diverged = e;
       throw e;
     }
     await this.afterStep();
-    return record;
+    return records;
   }
 
   /**

@@ -22,6 +22,7 @@ import { eigenReport, type SpectralReport, weightedGram } from "./evaluate.ts";
 import { ensureWritableDir, writeJson } from "./io.ts";
 import { columns, matmul, type Matrix, procrustes } from "./linalg.ts";
 import { Mlp, type Model } from "./models.ts";
+import { stepsPerReadback } from "./kernel_layout.ts";
 import { lineChart, matrixHeatmap, panelGrid, writePng } from "./plot.ts";
 import type { Quadrature } from "./quadrature.ts";
 import { Rng } from "./random.ts";
@@ -169,8 +170,8 @@ export interface ExperimentConfig {
   /** WASM threads of each replica (tfjs's threaded-SIMD build; 1: the single-threaded one). */
   threads?: number;
   /**
-   * WASM backend: the toolkit's own kernels in place of tfjs-wasm's slow ones (see
-   * `InitBackendOptions.simdKernels`; default true; false gives tfjs's, e.g. to compare).
+   * The toolkit's own kernels in place of tfjs's slow ones: WASM SIMD loops, WebGPU's tiled matMul
+   * (see `InitBackendOptions.simdKernels`; default true; false gives tfjs's, e.g. to compare).
    */
   simdKernels?: boolean;
   /** Minutes between checkpoints (with an output directory). */
@@ -358,8 +359,8 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   simdKernels: {
     type: "boolean",
-    description: "WASM: the toolkit's own Softplus, Sin, Cos, matMul, Slice, SplitV and Sum " +
-      "kernels (--no-simd-kernels: tfjs's)",
+    description: "the toolkit's own kernels: WASM Softplus, Sin, Cos, matMul, Slice, SplitV " +
+      "and Sum, WebGPU matMul (--no-simd-kernels: tfjs's)",
   },
   workers: {
     type: "integer",
@@ -900,12 +901,18 @@ export async function runExperiment(
   scheduler?.installInterruptHandler();
   try {
     while (trainer.stepCount < stopAt) {
-      const rec = scheduler ? await scheduler.step() : await trainer.step();
+      // Blocks end at evaluation steps (a GPU reads its losses back once per block).
+      const untilEval = config.evalEvery > 0
+        ? config.evalEvery - (trainer.stepCount % config.evalEvery)
+        : Infinity;
+      const count = Math.min(stepsPerReadback(), stopAt - trainer.stepCount, untilEval);
+      const records = scheduler ? await scheduler.steps(count) : await trainer.steps(count);
+      const rec = records[records.length - 1];
       progress?.update(rec.step, { loss: rec.loss.toExponential(4), lr: rec.lr.toExponential(2) });
-      if (rec.revived) {
+      for (const r of records.filter((r) => r.revived)) {
         log(
-          `step ${rec.step}: revived mode${rec.revived.length > 1 ? "s" : ""} ` +
-            `${rec.revived.map((l) => l + 1).join(", ")} (norm below ${
+          `step ${r.step}: revived mode${r.revived!.length > 1 ? "s" : ""} ` +
+            `${r.revived!.map((l) => l + 1).join(", ")} (norm below ${
               config.reviveRatio ?? 0.1
             }× a later mode's${config.reviveLast ? " or, for the last, the previous one's" : ""})`,
         );

@@ -43,8 +43,12 @@ export function parseOptimizerName(name: string): OptimizerName {
 export interface Optimizer {
   /** Its name. */
   readonly name: OptimizerName;
-  /** Applies one update θ ← θ − lr·direction(g); `grads` align with the variables. */
-  step(grads: Tensor[], lr: number): void;
+  /**
+   * Applies one update θ ← θ − lr·direction(g); `grads` align with the variables. With a `guard`
+   * (a boolean scalar tensor) the update and the state change apply only where it is true, decided
+   * on the device: a false guard leaves parameters and state as they were, even for NaN gradients.
+   */
+  step(grads: Tensor[], lr: number, options?: { guard?: Tensor }): void;
   /** Number of updates applied so far. */
   readonly iterations: number;
   /**
@@ -60,6 +64,11 @@ export interface Optimizer {
 
 function slots(vars: Variable[]): Variable[] {
   return vars.map((v) => tf.variable(tf.zerosLike(v), false));
+}
+
+/** Assigns `value` to `x`, or keeps `x` where the guard (a boolean scalar) is false. */
+function guardedAssign(x: Variable, value: Tensor, guard: Tensor | undefined): void {
+  x.assign(guard ? tf.where(guard, value, x) : value);
 }
 
 /**
@@ -93,14 +102,15 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
       get iterations() {
         return t;
       },
-      step(grads, lr) {
+      step(grads, lr, options) {
         check(grads);
+        const guard = options?.guard;
         tf.tidy(() => {
           vars.forEach((p, i) => {
             const g = grads[i];
             const vi = tf.add(tf.mul(v[i], alpha), tf.mul(tf.square(g), 1 - alpha));
-            v[i].assign(vi);
-            p.assign(tf.sub(p, tf.mul(tf.div(g, tf.add(tf.sqrt(vi), eps)), lr)));
+            guardedAssign(p, tf.sub(p, tf.mul(tf.div(g, tf.add(tf.sqrt(vi), eps)), lr)), guard);
+            guardedAssign(v[i], vi, guard);
           });
         });
         t++;
@@ -118,8 +128,9 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
       get iterations() {
         return t;
       },
-      step(grads, lr) {
+      step(grads, lr, options) {
         check(grads);
+        const guard = options?.guard;
         t++;
         const c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
         tf.tidy(() => {
@@ -127,10 +138,10 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
             const g = grads[i];
             const mi = tf.add(tf.mul(m[i], b1), tf.mul(g, 1 - b1));
             const vi = tf.add(tf.mul(v[i], b2), tf.mul(tf.square(g), 1 - b2));
-            m[i].assign(mi);
-            v[i].assign(vi);
             const denom = tf.add(tf.sqrt(tf.div(vi, c2)), eps);
-            p.assign(tf.sub(p, tf.mul(tf.div(mi, denom), lr / c1)));
+            guardedAssign(p, tf.sub(p, tf.mul(tf.div(mi, denom), lr / c1)), guard);
+            guardedAssign(m[i], mi, guard);
+            guardedAssign(v[i], vi, guard);
           });
         });
       },
@@ -146,13 +157,14 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
     get iterations() {
       return t;
     },
-    step(grads, lr) {
+    step(grads, lr, options) {
       check(grads);
+      const guard = options?.guard;
       tf.tidy(() => {
         vars.forEach((p, i) => {
           const bi = t === 0 ? grads[i] : tf.add(tf.mul(b[i], mu), grads[i]);
-          b[i].assign(bi);
-          p.assign(tf.sub(p, tf.mul(bi, lr)));
+          guardedAssign(p, tf.sub(p, tf.mul(bi, lr)), guard);
+          guardedAssign(b[i], bi, guard);
         });
       });
       t++;

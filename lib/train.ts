@@ -27,6 +27,7 @@ import {
   resetOptimizerEntries,
 } from "./optimizers.ts";
 import { ProgressReporter } from "./progress.ts";
+import { stepsPerReadback } from "./kernel_layout.ts";
 import { Rng } from "./random.ts";
 
 /** What to train: an EVD operator with one model, or an SVD/CDK operator with f and g. */
@@ -542,13 +543,7 @@ export class Trainer {
   /** Takes one step; throws {@linkcode TrainingDivergedError} without updating on NaN/Inf. */
   async step(): Promise<TrainRecord> {
     const t0 = performance.now();
-    const lr = learningRate(this.#step, {
-      schedule: this.options.schedule ?? "cosine",
-      lr: this.options.lr ?? 1e-3,
-      totalSteps: this.options.steps,
-      warmupSteps: this.options.warmupSteps,
-    });
-    this.applyShiftSchedule(this.#step);
+    const lr = this.#beginStep(this.#step);
     const batch = this.#batch();
     const source = this.options.gradientSource;
     const { grads: gradList, loss: lossT, norms } = source
@@ -578,6 +573,103 @@ export class Trainer {
     tf.dispose(gradList);
     this.ema?.update();
     this.#step = stepNo;
+    this.#elapsed += (performance.now() - t0) / 1000;
+    return await this.#finishStep(values, lr);
+  }
+
+  /**
+   * Takes up to `count` steps with one read-back of their losses and norms, and returns their
+   * records. A read-back from a GPU waits at least ~10 ms under Deno (its WebGPU polls the device
+   * every 10 ms), which a step of a few milliseconds cannot afford each time; so here the finite
+   * check and the gradient clipping run on the device: a step with a non-finite loss or gradient
+   * leaves parameters and optimiser state as they were, and so do the later steps of the block,
+   * then {@linkcode TrainingDivergedError} names it (the steps before it are recorded). A block
+   * ends early at a revive step, which needs its norms on the host. With a gradient source
+   * (Worker replicas) it takes the steps one by one.
+   *
+   * @example Ten steps, one read-back
+   * ```ts ignore
+   * const records = await trainer.steps(10);
+   * console.log(records.length, records[9].loss);
+   * ```
+   */
+  async steps(count: number): Promise<TrainRecord[]> {
+    assertPositiveInt(count, "number of steps per block");
+    const revive = this.options.revive;
+    if (revive) count = Math.min(count, revive.every - (this.#step % revive.every));
+    if (count === 1 || this.options.gradientSource) {
+      const records: TrainRecord[] = [];
+      for (let i = 0; i < count; i++) records.push(await this.step());
+      return records;
+    }
+    const t0 = performance.now();
+    const pending: { stats: Tensor; lr: number }[] = [];
+    let ok: Tensor = tf.scalar(true, "bool");
+    try {
+      for (let i = 0; i < count; i++) {
+        const lr = this.#beginStep(this.#step + i);
+        const batch = this.#batch();
+        const { grads, loss, norms } = this.computeGradients(batch);
+        disposeBatch(batch);
+        const stats = tf.tidy(() => tf.concat([tf.stack([loss, globalNorm(grads)]), norms]));
+        pending.push({ stats, lr });
+        const next = tf.tidy(() => tf.logicalAnd(ok, tf.all(tf.isFinite(tf.slice(stats, 0, 2)))));
+        ok.dispose();
+        ok = next;
+        const clip = this.options.clipNorm;
+        const scaled = clip === undefined ? grads : tf.tidy(() => {
+          const norm = tf.reshape(tf.slice(stats, 1, 1), []);
+          const scale = tf.where(tf.greater(norm, clip), tf.div(clip, norm), tf.onesLike(norm));
+          return grads.map((g) => tf.mul(g, scale));
+        });
+        this.optimizer.step(scaled, lr, { guard: ok });
+        tf.dispose([loss, norms, ...grads, ...(scaled === grads ? [] : scaled)]);
+        this.ema?.update();
+      }
+    } finally {
+      ok.dispose();
+    }
+    const all = tf.concat(pending.map((p) => p.stats));
+    const values = await all.data();
+    tf.dispose([all, ...pending.map((p) => p.stats)]);
+    const width = values.length / count;
+    const seconds = (performance.now() - t0) / 1000 / count;
+    const records: TrainRecord[] = [];
+    for (let i = 0; i < count; i++) {
+      const v = values.subarray(i * width, (i + 1) * width);
+      if (!Number.isFinite(v[0]) || !Number.isFinite(v[1])) {
+        throw new TrainingDivergedError(
+          this.#step + 1,
+          Number.isFinite(v[0]) ? "gradient" : "loss",
+        );
+      }
+      this.#step += 1;
+      this.#elapsed += seconds;
+      records.push(await this.#finishStep(v, pending[i].lr));
+    }
+    return records;
+  }
+
+  /** Learning rate of the (0-based) step `step`, with the shift schedule set for it. */
+  #beginStep(step: number): number {
+    this.applyShiftSchedule(step);
+    return learningRate(step, {
+      schedule: this.options.schedule ?? "cosine",
+      lr: this.options.lr ?? 1e-3,
+      totalSteps: this.options.steps,
+      warmupSteps: this.options.warmupSteps,
+    });
+  }
+
+  /**
+   * The record of the step just counted, from its read-back [loss, gradient norm, mode norms…]:
+   * revives dead modes when due, then logs it.
+   */
+  async #finishStep(
+    values: Float32Array | Int32Array | Uint8Array,
+    lr: number,
+  ): Promise<TrainRecord> {
+    const stepNo = this.#step;
     const modeNorms = Array.from(values.subarray(2));
     const revive = this.options.revive;
     const revived = revive && stepNo % revive.every === 0 &&
@@ -585,12 +677,11 @@ export class Trainer {
       ? deadModes(modeNorms, { ratio: revive.ratio ?? 0.1, last: revive.last })
       : [];
     if (revived.length > 0) await this.reviveOutputs(revived);
-    this.#elapsed += (performance.now() - t0) / 1000;
     const record: TrainRecord = {
       step: stepNo,
-      loss,
+      loss: values[0],
       lr,
-      gradNorm,
+      gradNorm: values[1],
       norms: modeNorms,
       seconds: this.#elapsed,
     };
@@ -634,7 +725,11 @@ export class Trainer {
     }
     try {
       while (this.#step < steps) {
-        const rec = await this.step();
+        const untilEval = evaluateEvery ? evaluateEvery - (this.#step % evaluateEvery) : Infinity;
+        const records = await this.steps(
+          Math.min(stepsPerReadback(), steps - this.#step, untilEval),
+        );
+        const rec = records[records.length - 1];
         this.#progress?.update(rec.step, {
           loss: rec.loss.toExponential(4),
           lr: rec.lr.toExponential(2),

@@ -206,6 +206,76 @@ Deno.test("Trainer stops on a NaN loss and keeps the last good parameters", asyn
   model.dispose();
 });
 
+for (const optimizer of ["rmsprop", "adam", "sgd"]) {
+  Deno.test(`Trainer.steps gives the records and parameters of single steps (${optimizer})`, async () => {
+    const op = smallOperator();
+    const run = async (block: boolean, clipNorm?: number) => {
+      const model = new IndexMlp(3, true);
+      const trainer = new Trainer({ operator: op, model }, {
+        steps: 20,
+        batchSize: 8,
+        seed: 5,
+        optimizer,
+        ema: 0.9,
+        clipNorm,
+      });
+      const records = [];
+      if (block) records.push(...await trainer.steps(4), ...await trainer.steps(3));
+      else for (let i = 0; i < 7; i++) records.push(await trainer.step());
+      const params = model.variables.map((v) => Array.from(v.dataSync()));
+      const ema = trainer.ema!.shadow.map((v) => Array.from(v.dataSync()));
+      trainer.dispose();
+      model.dispose();
+      return { records, params, ema, steps: trainer.stepCount };
+    };
+    const one = await run(false), block = await run(true);
+    assert.equal(block.steps, 7);
+    assert.deepEqual(block.records.map((r) => r.step), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(
+      block.records.map((r) => [r.loss, r.gradNorm, r.lr, r.norms]),
+      one.records.map((r) => [r.loss, r.gradNorm, r.lr, r.norms]),
+    );
+    assert.deepEqual(block.params, one.params);
+    assert.deepEqual(block.ema, one.ema);
+    // Clipping on the device: the same updates to float32 rounding of the scale.
+    const c1 = await run(false, 0.05), c2 = await run(true, 0.05);
+    assert.ok(c1.records.some((r) => r.gradNorm > 0.05), "the clip must act in this test");
+    c2.params.flat().forEach((v, i) => assert.ok(Math.abs(v - c1.params.flat()[i]) < 1e-5));
+  });
+}
+
+Deno.test("Trainer.steps stops at a NaN step with the parameters before it", async () => {
+  const op = smallOperator();
+  const model = new TabularModel({ size: 16, outputs: 2, rng: new Rng(0) });
+  let calls = 0;
+  const poisoned = {
+    kind: "evd" as const,
+    sample: (rng: Rng, b: number): OperatorBatch => op.sample(rng, b),
+    evaluate: (m: Model, batch: OperatorBatch) => {
+      const e = op.evaluate(m, batch);
+      if (++calls < 4) return e;
+      const bad = tf.mul(e.tf, NaN) as tf.Tensor2D;
+      e.tf.dispose();
+      return { f: e.f, tf: bad };
+    },
+  };
+  const trainer = new Trainer({ operator: poisoned, model }, { steps: 10, batchSize: 8 });
+  await trainer.steps(2);
+  await trainer.step();
+  const good = model.variables[0].arraySync();
+  const state = trainer.optimizer.stateTensors().map((v) => v.arraySync());
+  const error = await trainer.steps(3).catch((e) => e);
+  assert.ok(error instanceof TrainingDivergedError);
+  assert.equal(error.step, 4);
+  assert.equal(trainer.stepCount, 3);
+  assert.equal(trainer.history.length, 3);
+  assert.deepEqual(model.variables[0].arraySync(), good);
+  assert.deepEqual(trainer.optimizer.stateTensors().map((v) => v.arraySync()), state);
+  await assert.rejects(trainer.steps(0), /Invalid number of steps per block 0/);
+  trainer.dispose();
+  model.dispose();
+});
+
 Deno.test("Trainer writes a CSV log and reports progress", async () => {
   const op = smallOperator();
   const model = new TabularModel({ size: 16, outputs: 2, rng: new Rng(0) });

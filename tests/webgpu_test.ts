@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { checkTiling, DEFAULT_TILING } from "../lib/webgpu_kernels.ts";
 
 const fixture = new URL("./fixtures/backend_losses.ts", import.meta.url).pathname;
 
@@ -50,4 +51,48 @@ Deno.test({
       /(No WebGPU adapter was found|WebGPU is not available).*use --backend wasm/,
     );
   },
+});
+
+const matMulFixture = new URL("./fixtures/webgpu_matmul.ts", import.meta.url).pathname;
+
+for (const tiling of [undefined, { bm: 64, bn: 32, bk: 16, tm: 4, tn: 4 }]) {
+  Deno.test({
+    name: `useGpuMatMul: the tiled product matches float64 for all transposes and broadcasts (${
+      tiling ? "64×32 tiles" : "default tiles"
+    })`,
+    ignore: !adapter,
+    fn: async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          "--allow-read",
+          matMulFixture,
+          ...(tiling ? [JSON.stringify(tiling)] : []),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp" },
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+      assert.equal(r.active, true);
+      assert.equal(r.errors.length, 9);
+      r.errors.forEach((e: number, i: number) =>
+        assert.ok(e < 2e-6, `case ${i}: relative error ${e}`)
+      );
+    },
+  });
+}
+
+Deno.test("checkTiling names a tiling whose threads do not divide the staging work", () => {
+  assert.doesNotThrow(() => checkTiling(DEFAULT_TILING));
+  assert.throws(
+    () => checkTiling({ bm: 128, bn: 128, bk: 8, tm: 3, tn: 8 }),
+    /Invalid matMul tiling \{"bm":128,"bn":128,"bk":8,"tm":3,"tn":8\}: tm must divide bm/,
+  );
+  assert.throws(
+    () => checkTiling({ bm: 16, bn: 16, bk: 1, tm: 1, tn: 1 }),
+    /Invalid matMul tiling/,
+  );
 });
