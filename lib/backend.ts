@@ -229,6 +229,9 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   } else if (backend === "webgpu") {
     adapter = await initWebGpu();
     useGpuMatMul(simdKernels);
+    // Training on a GPU is bound by the host issuing kernels: submitting every 60 dispatches
+    // instead of tfjs's 15 made the paper step 10–20% faster on an H200 (README, Speed).
+    tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 60);
   }
   let ok: boolean;
   if (backend === "wasm" && threads > 1 && !hasInstance("wasm")) {
