@@ -275,11 +275,30 @@ export class Mlp implements Model {
 
   /** The forward pass through the layers given (a chunk of groups, or all of them). */
   #applyLayers(a: Tensor2D, weights: Tensor[], biases: Tensor[]): Tensor2D {
+    if (prefersBatchedKernels() && this.groups > 1 && weights.length > 1) {
+      return this.#applyGrouped(a, weights, biases);
+    }
     for (let k = 0; k < weights.length; k++) {
       const z = tf.add(this.#linearWith(weights[k], k, a), biases[k]) as Tensor2D;
       a = k === weights.length - 1 ? z : this.act.fn(z) as Tensor2D;
     }
     return a;
+  }
+
+  /**
+   * The forward pass on a GPU: after the first layer the activations stay [G, B, h] (one batched
+   * matMul per layer, biases broadcast as [G, 1, h]), so the layers need two transposes in all
+   * rather than two each.
+   */
+  #applyGrouped(a: Tensor2D, weights: Tensor[], biases: Tensor[]): Tensor2D {
+    const B = a.shape[0], G = weights[1].shape[0]!, n = weights.length;
+    const z0 = tf.add(tf.matMul(a, weights[0] as Tensor2D), biases[0]);
+    let h = tf.transpose(tf.reshape(this.act.fn(z0), [B, G, -1]), [1, 0, 2]) as Tensor3D;
+    for (let k = 1; k < n; k++) {
+      const z = tf.add(tf.matMul(h, weights[k] as Tensor3D), tf.reshape(biases[k], [G, 1, -1]));
+      h = (k === n - 1 ? z : this.act.fn(z)) as Tensor3D;
+    }
+    return tf.reshape(tf.transpose(h, [1, 0, 2]), [B, -1]) as Tensor2D;
   }
 
   /**

@@ -6,6 +6,8 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Scalar, Tensor, Variable } from "./types.ts";
+import { fusedElementwise, fusedElementwiseAvailable } from "./webgpu_kernels.ts";
+import { prefersBatchedKernels } from "./kernel_layout.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
@@ -105,6 +107,26 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
       step(grads, lr, options) {
         check(grads);
         const guard = options?.guard;
+        if (fusedElementwiseAvailable()) {
+          // One kernel per tensor on a GPU (both read the old v; see fusedElementwise).
+          vars.forEach((p, i) => {
+            const vNext = "s1 * x2 + (1.0 - s1) * x1 * x1";
+            const pi = fusedElementwise(`select(x0, x0 - s0 * x1 / (sqrt(${vNext}) + s2), guard)`, [
+              p,
+              grads[i],
+              v[i],
+            ], { scalars: [lr, alpha, eps], guard });
+            const vi = fusedElementwise("select(x1, s0 * x1 + (1.0 - s0) * x0 * x0, guard)", [
+              grads[i],
+              v[i],
+            ], { scalars: [alpha], guard });
+            p.assign(pi);
+            v[i].assign(vi);
+            tf.dispose([pi, vi]);
+          });
+          t++;
+          return;
+        }
         tf.tidy(() => {
           vars.forEach((p, i) => {
             const g = grads[i];
@@ -133,6 +155,29 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
         const guard = options?.guard;
         t++;
         const c1 = 1 - Math.pow(b1, t), c2 = 1 - Math.pow(b2, t);
+        if (fusedElementwiseAvailable()) {
+          vars.forEach((p, i) => {
+            const mNext = "s1 * x2 + (1.0 - s1) * x1", vNext = "s2 * x3 + (1.0 - s2) * x1 * x1";
+            const pi = fusedElementwise(
+              `select(x0, x0 - s0 * (${mNext}) / (sqrt((${vNext}) / s3) + s4), guard)`,
+              [p, grads[i], m[i], v[i]],
+              { scalars: [lr / c1, b1, b2, c2, eps], guard },
+            );
+            const mi = fusedElementwise("select(x1, s0 * x1 + (1.0 - s0) * x0, guard)", [
+              grads[i],
+              m[i],
+            ], { scalars: [b1], guard });
+            const vi = fusedElementwise("select(x1, s0 * x1 + (1.0 - s0) * x0 * x0, guard)", [
+              grads[i],
+              v[i],
+            ], { scalars: [b2], guard });
+            p.assign(pi);
+            m[i].assign(mi);
+            v[i].assign(vi);
+            tf.dispose([pi, mi, vi]);
+          });
+          return;
+        }
         tf.tidy(() => {
           vars.forEach((p, i) => {
             const g = grads[i];
@@ -269,6 +314,17 @@ export class ParameterEma {
   /** Folds the current parameters into the average. */
   update(): void {
     const d = Math.min(this.decay, (1 + this.#t) / (10 + this.#t));
+    if (fusedElementwiseAvailable()) {
+      this.#vars.forEach((v, i) => {
+        const next = fusedElementwise("s0 * x0 + (1.0 - s0) * x1", [this.shadow[i], v], {
+          scalars: [d],
+        });
+        this.shadow[i].assign(next);
+        next.dispose();
+      });
+      this.#t++;
+      return;
+    }
     tf.tidy(() => {
       this.#vars.forEach((v, i) => {
         this.shadow[i].assign(tf.add(tf.mul(this.shadow[i], d), tf.mul(v, 1 - d)));
@@ -314,9 +370,13 @@ export class ParameterEma {
 
 /** Global L2 norm of a list of gradients (a scalar tensor). */
 export function globalNorm(grads: Tensor[]): Scalar {
-  // Pairwise adds, not one addN: tfjs-webgpu's AddN binds every input at once and returns zeros past
-  // the device's storage-buffer limit (8 by default).
-  return tf.tidy(() =>
-    tf.sqrt(grads.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) as Scalar
-  );
+  return tf.tidy(() => {
+    // On a GPU one concat and one reduction cost fewer dispatches than a reduction per tensor.
+    if (prefersBatchedKernels() && grads.length > 1) {
+      return tf.sqrt(tf.sum(tf.square(tf.concat(grads.map((g) => tf.reshape(g, [-1])))))) as Scalar;
+    }
+    // Pairwise adds, not one addN: tfjs-webgpu's AddN binds every input at once and returns zeros
+    // past the device's storage-buffer limit (8 by default).
+    return tf.sqrt(grads.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) as Scalar;
+  });
 }

@@ -285,3 +285,120 @@ export function useGpuMatMul(enabled: boolean, options: { tiling?: MatMulTiling 
   }
   return active;
 }
+
+/** Name of the fused element-wise kernel (WebGPU only; see {@linkcode fusedElementwise}). */
+const FUSED_KERNEL = "NeuralsvdFusedElementwise";
+
+/** One WGSL element-wise expression over same-shape float32 inputs, with f32 uniforms. */
+class FusedElementwiseProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  variableNames: string[];
+  uniforms: string;
+  workgroupSize: [number, number, number] = [128, 1, 1];
+  size = true;
+  #source: string;
+
+  constructor(shape: number[], expr: string, inputs: number, scalars: number, guard: boolean) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    const size = shape.reduce((p, v) => p * v, 1);
+    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
+    this.variableNames = [
+      ...Array.from({ length: inputs }, (_, i) => `X${i}`),
+      ...(guard ? ["G"] : []),
+    ];
+    this.uniforms = Array.from({ length: scalars }, (_, i) => `s${i} : f32,`).join(" ");
+    this.shaderKey = `neuralsvdFused_${inputs}_${scalars}_${guard}_${expr}`;
+    const reads = Array.from({ length: inputs }, (_, i) => `let x${i} = X${i}[index];`);
+    const names = Array.from({ length: scalars }, (_, i) => `let s${i} = uniforms.s${i};`);
+    this.#source = `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          ${reads.join(" ")}
+          ${names.join(" ")}
+          let guard = ${guard ? "G[0] != 0" : "true"};
+          setOutputAtIndex(index, ${expr});
+        }
+      }`;
+  }
+
+  getUserCode(): string {
+    return this.#source;
+  }
+}
+
+function fusedKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const { expr, scalars } = args.attrs as unknown as { expr: string; scalars: number[] };
+  const names = Object.keys(args.inputs).filter((k) => k !== "guard").sort((a, b) =>
+    Number(a.slice(1)) - Number(b.slice(1))
+  );
+  const inputs = names.map((k) => args.inputs[k] as tf.TensorInfo);
+  const guard = args.inputs.guard as tf.TensorInfo | undefined;
+  const program = new FusedElementwiseProgram(
+    [...inputs[0].shape],
+    expr,
+    inputs.length,
+    scalars.length,
+    guard !== undefined,
+  );
+  return (args.backend as unknown as WebGpuBackendLike).runWebGPUProgram(
+    program,
+    guard ? [...inputs, guard] : inputs,
+    "float32",
+    scalars.map((v) => ({ type: "float32", data: [v] })),
+  );
+}
+
+/** Whether {@linkcode fusedElementwise} can run on the active backend (WebGPU). */
+export function fusedElementwiseAvailable(): boolean {
+  if (tf.getBackend() !== "webgpu") return false;
+  if (tf.getKernel(FUSED_KERNEL, "webgpu") === undefined) {
+    tf.registerKernel({ kernelName: FUSED_KERNEL, backendName: "webgpu", kernelFunc: fusedKernel });
+  }
+  return true;
+}
+
+/**
+ * One WebGPU kernel for an element-wise formula (an optimiser update, an EMA step) that would
+ * otherwise take one kernel per operation — on a GPU each is a dispatch the host pays for. `expr`
+ * is a WGSL f32 expression over the inputs `x0, x1, …` (float32, all of one shape), the scalars
+ * `s0, s1, …` (uniforms, so new values need no new shader) and `guard` (a bool: the boolean scalar
+ * tensor `options.guard`, or true). No gradient; WebGPU only ({@linkcode fusedElementwiseAvailable}).
+ *
+ * @example RMSprop's second-moment update in one kernel
+ * ```ts ignore
+ * const vNext = fusedElementwise("select(x1, s0 * x1 + (1.0 - s0) * x0 * x0, guard)", [g, v], {
+ *   scalars: [0.999],
+ * });
+ * ```
+ */
+export function fusedElementwise(
+  expr: string,
+  inputs: tf.Tensor[],
+  options: { scalars?: number[]; guard?: tf.Tensor } = {},
+): tf.Tensor {
+  if (!fusedElementwiseAvailable()) {
+    throw new Error(
+      `Unsupported backend ${tf.getBackend()}: fused element-wise kernels run on webgpu`,
+    );
+  }
+  const shape = inputs[0]?.shape;
+  inputs.forEach((x, i) => {
+    if (x.dtype !== "float32" || x.shape.join() !== shape.join()) {
+      throw new RangeError(
+        `Mismatched input ${i} (${x.dtype} [${x.shape.join(", ")}]): fused element-wise inputs ` +
+          `must be float32 of one shape [${shape.join(", ")}]`,
+      );
+    }
+  });
+  const named: tf.NamedTensorMap = {};
+  inputs.forEach((x, i) => (named[`x${i}`] = x));
+  if (options.guard) named.guard = options.guard;
+  return tf.engine().runKernel(FUSED_KERNEL, named, {
+    expr,
+    scalars: options.scalars ?? [],
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}

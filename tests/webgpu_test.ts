@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { checkTiling, DEFAULT_TILING } from "../lib/webgpu_kernels.ts";
+import { checkTiling, DEFAULT_TILING, fusedElementwise } from "../lib/webgpu_kernels.ts";
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import { setup } from "./helpers.ts";
+
+await setup();
 
 const fixture = new URL("./fixtures/backend_losses.ts", import.meta.url).pathname;
 
@@ -94,5 +98,39 @@ Deno.test("checkTiling names a tiling whose threads do not divide the staging wo
   assert.throws(
     () => checkTiling({ bm: 16, bn: 16, bk: 1, tm: 1, tn: 1 }),
     /Invalid matMul tiling/,
+  );
+});
+
+Deno.test({
+  name: "fusedElementwise computes a formula in one kernel, guarded, and names bad shapes",
+  ignore: !adapter,
+  fn: async () => {
+    const fixture = new URL("./fixtures/webgpu_fused.ts", import.meta.url).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--allow-read", fixture],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp" },
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    const close = (a: (number | null)[], b: (number | null)[]) =>
+      a.forEach((x, i) =>
+        assert.ok(x === b[i] || Math.abs(x! - b[i]!) < 1e-6, `entry ${i}: ${x} against ${b[i]}`)
+      );
+    close(r.moment, [0.55, 0.625, 1.8, null]);
+    close(r.applied, [0, 1.25, -0.5, null]);
+    close(r.kept, [0.5, 0.25, 1, 2]);
+    assert.match(
+      r.mismatch,
+      /Mismatched input 1 \(float32 \[3\]\): fused element-wise inputs must be float32 of one shape \[4\]/,
+    );
+  },
+});
+
+Deno.test("fusedElementwise names the backend it needs", () => {
+  assert.throws(
+    () => fusedElementwise("x0", [tf.zeros([2])]),
+    /Unsupported backend (wasm|cpu): fused element-wise kernels run on webgpu/,
   );
 });
