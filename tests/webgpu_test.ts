@@ -134,3 +134,43 @@ Deno.test("fusedElementwise names the backend it needs", () => {
     /Unsupported backend (wasm|cpu): fused element-wise kernels run on webgpu/,
   );
 });
+
+Deno.test({
+  name: "hydrogen2d.ts --backend webgpu: the smoke run (blocks of 10 steps) matches WASM's summary",
+  ignore: !adapter,
+  fn: async () => {
+    const script = new URL("../scripts/hydrogen2d.ts", import.meta.url).pathname;
+    const run = async (backend: string) => {
+      const dir = await Deno.makeTempDir();
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          "--allow-read",
+          `--allow-write=${dir}`,
+          script,
+          "--preset",
+          "smoke",
+          "--backend",
+          backend,
+          "--out",
+          dir,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp" },
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const summary = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`));
+      const rows = (await Deno.readTextFile(`${dir}/log.csv`)).trim().split("\n").length - 1;
+      await Deno.remove(dir, { recursive: true });
+      return { summary, rows };
+    };
+    const [gpu, wasm] = [await run("webgpu"), await run("wasm")];
+    assert.equal(gpu.summary.backend, "webgpu");
+    assert.equal(gpu.summary.steps, 20);
+    assert.equal(gpu.rows, 20);
+    const [a, b] = [gpu.summary.meanRayleighRelError, wasm.summary.meanRayleighRelError];
+    assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `webgpu ${a}, wasm ${b}`);
+  },
+});
