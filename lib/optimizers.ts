@@ -8,6 +8,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Scalar, Tensor, Variable } from "./types.ts";
 import { fusedElementwise, fusedElementwiseAvailable } from "./webgpu_kernels.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
+import { simdAdam, simdRmsprop } from "./wasm_kernels.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
@@ -130,6 +131,16 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
         tf.tidy(() => {
           vars.forEach((p, i) => {
             const g = grads[i];
+            const fused = guard ? undefined : simdRmsprop({ p, g, v: v[i] }, {
+              lr,
+              alpha,
+              epsilon: eps,
+            });
+            if (fused) {
+              p.assign(fused[0]);
+              v[i].assign(fused[1]);
+              return;
+            }
             const vi = tf.add(tf.mul(v[i], alpha), tf.mul(tf.square(g), 1 - alpha));
             guardedAssign(p, tf.sub(p, tf.mul(tf.div(g, tf.add(tf.sqrt(vi), eps)), lr)), guard);
             guardedAssign(v[i], vi, guard);
@@ -181,6 +192,19 @@ export function createOptimizer(vars: Variable[], options: OptimizerOptions): Op
         tf.tidy(() => {
           vars.forEach((p, i) => {
             const g = grads[i];
+            const fused = guard ? undefined : simdAdam({ p, g, m: m[i], v: v[i] }, {
+              beta1: b1,
+              beta2: b2,
+              c2,
+              epsilon: eps,
+              rate: lr / c1,
+            });
+            if (fused) {
+              p.assign(fused[0]);
+              m[i].assign(fused[1]);
+              v[i].assign(fused[2]);
+              return;
+            }
             const mi = tf.add(tf.mul(m[i], b1), tf.mul(g, 1 - b1));
             const vi = tf.add(tf.mul(v[i], b2), tf.mul(tf.square(g), 1 - b2));
             const denom = tf.add(tf.sqrt(tf.div(vi, c2)), eps);

@@ -380,6 +380,164 @@ function sumRowsFunction(): WasmFunction {
   };
 }
 
+/** What a lane-wise formula's code can refer to (each pushes a v128 on the stack). */
+interface Lanes {
+  /** Input i, loaded for this iteration. */
+  input(i: number): number[];
+  /** Scalar j, splat to all lanes. */
+  scalar(j: number): number[];
+  /** Temporary t, set by an earlier statement. */
+  temp(t: number): number[];
+}
+
+/** One statement of a lane-wise function: set a temporary, or store to an output. */
+type LaneStatement = { temp: number; value: number[] } | { output: number; value: number[] };
+
+/**
+ * A function `(in₀ … in_{a−1}, out₀ … out_{b−1}, bytes, s₀ … s_{c−1})` that runs `statements` on
+ * each 16-byte vector of float32 inputs (byte offsets; `bytes` a multiple of 16), the scalars
+ * splat once before the loop. Fused optimiser updates are such functions: one pass over memory
+ * instead of one per tfjs kernel.
+ */
+function lanewiseFunction(
+  name: string,
+  counts: { inputs: number; outputs: number; scalars: number; temps: number },
+  statements: (lanes: Lanes) => LaneStatement[],
+): WasmFunction {
+  const { inputs, outputs, scalars, temps } = counts;
+  const BYTES = inputs + outputs, I = BYTES + 1 + scalars;
+  const splat0 = I + 1, input0 = splat0 + scalars, temp0 = input0 + inputs;
+  const lanes: Lanes = {
+    input: (i) => get(input0 + i),
+    scalar: (j) => get(splat0 + j),
+    temp: (t) => get(temp0 + t),
+  };
+  const at = (base: number) => [...get(base), ...get(I), ...Op.i32Add];
+  return {
+    name,
+    params: [
+      ...Array<ValueType>(inputs + outputs + 1).fill("i32"),
+      ...Array<ValueType>(scalars).fill("f32"),
+    ],
+    results: [],
+    locals: ["i32", ...Array<ValueType>(scalars + inputs + temps).fill("v128")],
+    body: [
+      ...Array.from({ length: scalars }, (_, j) => [
+        ...get(BYTES + 1 + j),
+        ...Op.f32x4Splat,
+        ...set(splat0 + j),
+      ]).flat(),
+      ...Op.i32Const(0),
+      ...set(I),
+      ...whileLoop([...get(I), ...get(BYTES), ...Op.i32GeU], [
+        ...Array.from({ length: inputs }, (_, i) => [
+          ...at(i),
+          ...Op.v128Load(),
+          ...set(input0 + i),
+        ]).flat(),
+        ...statements(lanes).flatMap((st) =>
+          "temp" in st
+            ? [...st.value, ...set(temp0 + st.temp)]
+            : [...at(inputs + st.output), ...st.value, ...Op.v128Store()]
+        ),
+        ...get(I),
+        ...Op.i32Const(16),
+        ...Op.i32Add,
+        ...set(I),
+      ]),
+    ],
+  };
+}
+
+const { f32x4Add: ADD, f32x4Sub: SUB, f32x4Mul: MUL, f32x4Div: DIV, f32x4Sqrt: SQRT } = Op;
+
+/**
+ * RMSprop (inputs p, g, v; outputs p', v'; scalars lr, α, 1 − α, ε) in tfjs's operation order:
+ * v' = v·α + (g·g)·(1 − α), p' = p − (g / (√v' + ε))·lr — each step rounded to float32, so the
+ * result equals the chain of kernels bit for bit.
+ */
+function rmspropFunction(): WasmFunction {
+  return lanewiseFunction("rmsprop", { inputs: 3, outputs: 2, scalars: 4, temps: 1 }, (l) => [
+    {
+      temp: 0,
+      value: [
+        ...l.input(2),
+        ...l.scalar(1),
+        ...MUL,
+        ...l.input(1),
+        ...l.input(1),
+        ...MUL,
+        ...l.scalar(2),
+        ...MUL,
+        ...ADD,
+      ],
+    },
+    { output: 1, value: l.temp(0) },
+    {
+      output: 0,
+      value: [
+        ...l.input(0),
+        ...l.input(1),
+        ...l.temp(0),
+        ...SQRT,
+        ...l.scalar(3),
+        ...ADD,
+        ...DIV,
+        ...l.scalar(0),
+        ...MUL,
+        ...SUB,
+      ],
+    },
+  ]);
+}
+
+/**
+ * Adam (inputs p, g, m, v; outputs p', m', v'; scalars β₁, 1 − β₁, β₂, 1 − β₂, c₂, ε, lr/c₁) in
+ * tfjs's operation order: m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + (g·g)·(1 − β₂),
+ * p' = p − (m' / (√(v'/c₂) + ε))·(lr/c₁), each step rounded to float32.
+ */
+function adamFunction(): WasmFunction {
+  return lanewiseFunction("adam", { inputs: 4, outputs: 3, scalars: 7, temps: 2 }, (l) => [
+    {
+      temp: 0,
+      value: [...l.input(2), ...l.scalar(0), ...MUL, ...l.input(1), ...l.scalar(1), ...MUL, ...ADD],
+    },
+    {
+      temp: 1,
+      value: [
+        ...l.input(3),
+        ...l.scalar(2),
+        ...MUL,
+        ...l.input(1),
+        ...l.input(1),
+        ...MUL,
+        ...l.scalar(3),
+        ...MUL,
+        ...ADD,
+      ],
+    },
+    { output: 1, value: l.temp(0) },
+    { output: 2, value: l.temp(1) },
+    {
+      output: 0,
+      value: [
+        ...l.input(0),
+        ...l.temp(0),
+        ...l.temp(1),
+        ...l.scalar(4),
+        ...DIV,
+        ...SQRT,
+        ...l.scalar(5),
+        ...ADD,
+        ...DIV,
+        ...l.scalar(6),
+        ...MUL,
+        ...SUB,
+      ],
+    },
+  ]);
+}
+
 type MapExport = (src: number, dst: number, bytes: number) => number;
 
 /** The vectorised functions, instantiated on one linear memory. */
@@ -392,6 +550,24 @@ export interface SimdFunctions {
   sin(src: number, dst: number, n: number): boolean;
   /** cos of `n` floats; as `sin`. */
   cos(src: number, dst: number, n: number): boolean;
+  /**
+   * RMSprop on `n` floats at byte offsets p, g, v into outP, outV: v' = v·α + g²·(1 − α),
+   * p' = p − g/(√v' + ε)·lr, rounded like tfjs's chain of float32 kernels.
+   */
+  rmsprop(
+    at: { p: number; g: number; v: number; outP: number; outV: number },
+    n: number,
+    options: { lr: number; alpha: number; epsilon: number },
+  ): void;
+  /**
+   * Adam on `n` floats: m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + g²·(1 − β₂),
+   * p' = p − m'/(√(v'/c₂) + ε)·rate (rate = lr/c₁), rounded like tfjs's chain of float32 kernels.
+   */
+  adam(
+    at: { p: number; g: number; m: number; v: number; outP: number; outM: number; outV: number },
+    n: number,
+    options: { beta1: number; beta2: number; c2: number; epsilon: number; rate: number },
+  ): void;
 }
 
 const SCALAR: Record<UnaryKernelName, (x: number) => number> = {
@@ -418,17 +594,27 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     memory.buffer instanceof SharedArrayBuffer;
   const bytes = encodeModule(
     shared ? { shared: true, maximumPages: 65536 } : { shared: false },
-    [softplusFunction(), trigFunction("sin", 0), trigFunction("cos", 1), sumRowsFunction()],
+    [
+      softplusFunction(),
+      trigFunction("sin", 0),
+      trigFunction("cos", 1),
+      sumRowsFunction(),
+      rmspropFunction(),
+      adamFunction(),
+    ],
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {
     env: { memory },
   });
   const exports = instance.exports as Record<"softplus" | "sin" | "cos", MapExport> & {
     sumRows: (src: number, dst: number, rows: number, bytes: number) => void;
+    rmsprop: (...args: number[]) => void;
+    adam: (...args: number[]) => void;
   };
-  const run = (kernel: UnaryKernelName, f: MapExport) => (src: number, dst: number, n: number) => {
+  const f = Math.fround;
+  const run = (kernel: UnaryKernelName, fn: MapExport) => (src: number, dst: number, n: number) => {
     const vectorised = n - (n % (4 * UNROLL));
-    if (f(src, dst, vectorised * 4) !== 0) return false;
+    if (fn(src, dst, vectorised * 4) !== 0) return false;
     if (vectorised < n) {
       const heap = new Float32Array(memory.buffer);
       for (let i = vectorised; i < n; i++) heap[dst / 4 + i] = SCALAR[kernel](heap[src / 4 + i]);
@@ -445,6 +631,50 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         throw new RangeError(`Invalid sumRows shape [${rows}, ${cols}]: rows ≥ 1, cols % 4 = 0`);
       }
       exports.sumRows(src, dst, rows, 4 * cols);
+    },
+    rmsprop: (at, n, { lr, alpha, epsilon }) => {
+      const [a, oma, rate, eps] = [f(alpha), f(1 - alpha), f(lr), f(epsilon)];
+      const vectorised = n - (n % 4);
+      exports.rmsprop(at.p, at.g, at.v, at.outP, at.outV, 4 * vectorised, rate, a, oma, eps);
+      const heap = new Float32Array(memory.buffer);
+      for (let i = vectorised; i < n; i++) {
+        const g = heap[at.g / 4 + i];
+        const w = f(f(heap[at.v / 4 + i] * a) + f(f(g * g) * oma));
+        heap[at.outV / 4 + i] = w;
+        heap[at.outP / 4 + i] = f(heap[at.p / 4 + i] - f(f(g / f(f(Math.sqrt(w)) + eps)) * rate));
+      }
+    },
+    adam: (at, n, o) => {
+      const [b1, omb1, b2, omb2] = [f(o.beta1), f(1 - o.beta1), f(o.beta2), f(1 - o.beta2)];
+      const [c2, eps, rate] = [f(o.c2), f(o.epsilon), f(o.rate)];
+      const vectorised = n - (n % 4);
+      exports.adam(
+        at.p,
+        at.g,
+        at.m,
+        at.v,
+        at.outP,
+        at.outM,
+        at.outV,
+        4 * vectorised,
+        b1,
+        omb1,
+        b2,
+        omb2,
+        c2,
+        eps,
+        rate,
+      );
+      const heap = new Float32Array(memory.buffer);
+      for (let i = vectorised; i < n; i++) {
+        const g = heap[at.g / 4 + i];
+        const m = f(f(heap[at.m / 4 + i] * b1) + f(g * omb1));
+        const v = f(f(heap[at.v / 4 + i] * b2) + f(f(g * g) * omb2));
+        heap[at.outM / 4 + i] = m;
+        heap[at.outV / 4 + i] = v;
+        const denom = f(f(Math.sqrt(f(v / c2))) + eps);
+        heap[at.outP / 4 + i] = f(heap[at.p / 4 + i] - f(f(m / denom) * rate));
+      }
     },
   };
 }
@@ -501,6 +731,101 @@ function scratchFor(backend: WasmBackendLike, state: BackendState, bytes: number
 }
 
 const originals = new Map<SimdKernelName, tf.KernelConfig>();
+
+/** Names of the fused optimiser kernels (registered with the own kernels on wasm). */
+const RMSPROP_KERNEL = "NeuralsvdRmsprop", ADAM_KERNEL = "NeuralsvdAdam";
+
+type OptimizerRun = (
+  simd: SimdFunctions,
+  at: Record<string, number>,
+  n: number,
+  attrs: Record<string, number>,
+) => void;
+
+/** The kernel of a fused optimiser update: same-shape float32 inputs, one output per state. */
+function optimizerKernel(outputs: string[], run: OptimizerRun): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const inputs = args.inputs as Record<string, tf.TensorInfo>;
+    const shape = inputs.p.shape;
+    const made = outputs.map(() => backend.makeOutput(shape, "float32"));
+    const n = sizeOf(shape);
+    if (n === 0) return made;
+    const at: Record<string, number> = {};
+    for (const [name, x] of Object.entries(inputs)) {
+      at[name] = backend.dataIdMap.get(x.dataId).memoryOffset;
+    }
+    outputs.forEach((name, i) => (at[name] = backend.dataIdMap.get(made[i].dataId).memoryOffset));
+    run(stateFor(backend).simd, at, n, args.attrs as unknown as Record<string, number>);
+    return made;
+  };
+}
+
+type RmspropArgs = Parameters<SimdFunctions["rmsprop"]>;
+type AdamArgs = Parameters<SimdFunctions["adam"]>;
+
+const OPTIMIZER_KERNELS: tf.KernelConfig[] = [
+  {
+    kernelName: RMSPROP_KERNEL,
+    backendName: "wasm",
+    kernelFunc: optimizerKernel(
+      ["outP", "outV"],
+      (simd, at, n, a) => simd.rmsprop(at as RmspropArgs[0], n, a as RmspropArgs[2]),
+    ),
+  },
+  {
+    kernelName: ADAM_KERNEL,
+    backendName: "wasm",
+    kernelFunc: optimizerKernel(
+      ["outP", "outM", "outV"],
+      (simd, at, n, a) => simd.adam(at as AdamArgs[0], n, a as AdamArgs[2]),
+    ),
+  },
+];
+
+/** Runs a fused optimiser kernel, or returns undefined where the own WASM kernels are off. */
+function fusedUpdate(
+  kernelName: string,
+  inputs: Record<string, tf.Tensor>,
+  attrs: Record<string, number>,
+): tf.Tensor[] | undefined {
+  if (originals.size === 0 || tf.getBackend() !== "wasm") return undefined;
+  const shape = inputs.p.shape.join();
+  if (Object.values(inputs).some((x) => x.dtype !== "float32" || x.shape.join() !== shape)) {
+    return undefined;
+  }
+  return tf.engine().runKernel(
+    kernelName,
+    inputs,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as unknown as tf.Tensor[];
+}
+
+/**
+ * The RMSprop update of one tensor in one pass — v' = v·α + g²·(1 − α), p' = p − g/(√v' + ε)·lr —
+ * equal bit for bit to tfjs's chain of nine float32 kernels (which pass over the tensor nine times);
+ * [p', v'], or undefined where the own WASM kernels are not in use (then take the chain).
+ */
+export function simdRmsprop(
+  inputs: { p: tf.Tensor; g: tf.Tensor; v: tf.Tensor },
+  options: { lr: number; alpha: number; epsilon: number },
+): [tf.Tensor, tf.Tensor] | undefined {
+  return fusedUpdate(RMSPROP_KERNEL, inputs, options) as [tf.Tensor, tf.Tensor] | undefined;
+}
+
+/**
+ * The Adam update of one tensor in one pass — m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + g²·(1 − β₂),
+ * p' = p − m'/(√(v'/c₂) + ε)·rate with rate = lr/c₁ — equal bit for bit to tfjs's chain of kernels;
+ * [p', m', v'], or undefined where the own WASM kernels are not in use.
+ */
+export function simdAdam(
+  inputs: { p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor },
+  options: { beta1: number; beta2: number; c2: number; epsilon: number; rate: number },
+): [tf.Tensor, tf.Tensor, tf.Tensor] | undefined {
+  return fusedUpdate(ADAM_KERNEL, inputs, options) as
+    | [tf.Tensor, tf.Tensor, tf.Tensor]
+    | undefined;
+}
 
 function unaryKernelConfig(
   kernelName: UnaryKernelName,
@@ -781,6 +1106,9 @@ function sumKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
 export function useSimdKernels(enabled: boolean): boolean {
   const active = originals.size > 0;
   if (enabled === active) return active;
+  for (const config of OPTIMIZER_KERNELS) {
+    if (tf.getKernel(config.kernelName, "wasm") === undefined) tf.registerKernel(config);
+  }
   for (const kernelName of SIMD_KERNEL_NAMES) {
     const current = tf.getKernel(kernelName, "wasm");
     if (current === undefined) continue;

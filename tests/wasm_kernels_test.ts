@@ -5,11 +5,13 @@ import { encodeModule, Op, sleb, uleb } from "../lib/wasm_encoder.ts";
 import {
   simdFunctions,
   simdMatMulHandles,
+  simdRmsprop,
   TRIG_SIMD_LIMIT,
   useSimdKernels,
 } from "../lib/wasm_kernels.ts";
 import { gemmFunctions, hasRelaxedSimd } from "../lib/wasm_gemm.ts";
 import { Rng } from "../lib/random.ts";
+import { createOptimizer } from "../lib/optimizers.ts";
 
 const softplus64 = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 
@@ -301,4 +303,47 @@ Deno.test("Sum on wasm: leading-axis row sums agree with tfjs's kernel; other re
     /Invalid sumRows shape \[2, 6\]: rows ≥ 1, cols % 4 = 0/,
   );
   tf.dispose([x, ...ours, ...theirs]);
+});
+
+for (const name of ["rmsprop", "adam"]) {
+  Deno.test(`Fused ${name}: the optimiser with the fused kernel equals tfjs's chain of kernels bit for bit`, async () => {
+    await initBackend();
+    const rng = new Rng(12);
+    const shapes = [[37, 19], [64], [3, 4, 5], [1]];
+    const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const init = shapes.map((s) => uniform(rng, size(s), -1, 1));
+    const grads = Array.from({ length: 4 }, () => shapes.map((s) => uniform(rng, size(s), -3, 3)));
+    const run = (own: boolean) => {
+      useSimdKernels(own);
+      const vars = shapes.map((s, i) => tf.variable(tf.tensor(init[i], s)));
+      const opt = createOptimizer(vars, { name, alpha: 0.999, epsilon: 1e-8 });
+      for (const [t, step] of grads.entries()) {
+        const g = step.map((values, i) => tf.tensor(values, shapes[i]));
+        opt.step(g, 1e-3 * (t + 1));
+        tf.dispose(g);
+      }
+      const out = [...vars, ...opt.stateTensors()].map((x) => Array.from(x.dataSync()));
+      opt.dispose();
+      tf.dispose(vars);
+      return out;
+    };
+    const chain = run(false), fused = run(true);
+    assert.deepEqual(fused, chain);
+  });
+}
+
+Deno.test("simdRmsprop computes one update, and defers to the chain with tfjs's kernels", async () => {
+  await initBackend();
+  const p = tf.ones([5]), g = tf.ones([5]), v = tf.zeros([5]);
+  useSimdKernels(false);
+  assert.equal(simdRmsprop({ p, g, v }, { lr: 1, alpha: 0.5, epsilon: 0 }), undefined);
+  useSimdKernels(true);
+  const [p2, v2] = simdRmsprop({ p, g, v }, { lr: 1, alpha: 0.5, epsilon: 0 })!;
+  // v' = 0.5, p' = 1 − 1/√0.5
+  assert.deepEqual(Array.from(v2.dataSync()), Array(5).fill(0.5));
+  assert.deepEqual(
+    Array.from(p2.dataSync()),
+    Array(5).fill(Math.fround(1 - Math.fround(1 / Math.fround(Math.sqrt(0.5))))),
+  );
+  tf.dispose([p, g, v, p2, v2]);
 });
