@@ -8,7 +8,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Scalar, Tensor, Variable } from "./types.ts";
 import { fusedElementwise, fusedElementwiseAvailable } from "./webgpu_kernels.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
-import { simdAdam, simdRmsprop } from "./wasm_kernels.ts";
+import { simdAdam, simdEma, simdRmsprop } from "./wasm_kernels.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
@@ -351,6 +351,8 @@ export class ParameterEma {
     }
     tf.tidy(() => {
       this.#vars.forEach((v, i) => {
+        const fused = simdEma({ shadow: this.shadow[i], value: v }, { decay: d });
+        if (fused) return void this.shadow[i].assign(fused);
         this.shadow[i].assign(tf.add(tf.mul(this.shadow[i], d), tf.mul(v, 1 - d)));
       });
     });

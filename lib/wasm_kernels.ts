@@ -538,6 +538,19 @@ function adamFunction(): WasmFunction {
   ]);
 }
 
+/**
+ * Exponential moving average (inputs shadow, θ; output shadow'; scalars d, 1 − d) in tfjs's order:
+ * shadow' = shadow·d + θ·(1 − d), rounded to float32 at each step.
+ */
+function emaFunction(): WasmFunction {
+  return lanewiseFunction("ema", { inputs: 2, outputs: 1, scalars: 2, temps: 0 }, (l) => [
+    {
+      output: 0,
+      value: [...l.input(0), ...l.scalar(0), ...MUL, ...l.input(1), ...l.scalar(1), ...MUL, ...ADD],
+    },
+  ]);
+}
+
 type MapExport = (src: number, dst: number, bytes: number) => number;
 
 /** The vectorised functions, instantiated on one linear memory. */
@@ -568,6 +581,10 @@ export interface SimdFunctions {
     n: number,
     options: { beta1: number; beta2: number; c2: number; epsilon: number; rate: number },
   ): void;
+  /** EMA on `n` floats: shadow' = shadow·d + θ·(1 − d), rounded like tfjs's chain of kernels. */
+  ema(at: { shadow: number; value: number; outShadow: number }, n: number, options: {
+    decay: number;
+  }): void;
 }
 
 const SCALAR: Record<UnaryKernelName, (x: number) => number> = {
@@ -601,6 +618,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       sumRowsFunction(),
       rmspropFunction(),
       adamFunction(),
+      emaFunction(),
     ],
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {
@@ -610,6 +628,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     sumRows: (src: number, dst: number, rows: number, bytes: number) => void;
     rmsprop: (...args: number[]) => void;
     adam: (...args: number[]) => void;
+    ema: (...args: number[]) => void;
   };
   const f = Math.fround;
   const run = (kernel: UnaryKernelName, fn: MapExport) => (src: number, dst: number, n: number) => {
@@ -676,6 +695,17 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         heap[at.outP / 4 + i] = f(heap[at.p / 4 + i] - f(f(m / denom) * rate));
       }
     },
+    ema: (at, n, { decay }) => {
+      const [d, omd] = [f(decay), f(1 - decay)];
+      const vectorised = n - (n % 4);
+      exports.ema(at.shadow, at.value, at.outShadow, 4 * vectorised, d, omd);
+      const heap = new Float32Array(memory.buffer);
+      for (let i = vectorised; i < n; i++) {
+        heap[at.outShadow / 4 + i] = f(
+          f(heap[at.shadow / 4 + i] * d) + f(heap[at.value / 4 + i] * omd),
+        );
+      }
+    },
   };
 }
 
@@ -733,7 +763,9 @@ function scratchFor(backend: WasmBackendLike, state: BackendState, bytes: number
 const originals = new Map<SimdKernelName, tf.KernelConfig>();
 
 /** Names of the fused optimiser kernels (registered with the own kernels on wasm). */
-const RMSPROP_KERNEL = "NeuralsvdRmsprop", ADAM_KERNEL = "NeuralsvdAdam";
+const RMSPROP_KERNEL = "NeuralsvdRmsprop",
+  ADAM_KERNEL = "NeuralsvdAdam",
+  EMA_KERNEL = "NeuralsvdEma";
 
 type OptimizerRun = (
   simd: SimdFunctions,
@@ -747,7 +779,7 @@ function optimizerKernel(outputs: string[], run: OptimizerRun): tf.KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackendLike;
     const inputs = args.inputs as Record<string, tf.TensorInfo>;
-    const shape = inputs.p.shape;
+    const shape = Object.values(inputs)[0].shape;
     const made = outputs.map(() => backend.makeOutput(shape, "float32"));
     const n = sizeOf(shape);
     if (n === 0) return made;
@@ -763,6 +795,7 @@ function optimizerKernel(outputs: string[], run: OptimizerRun): tf.KernelFunc {
 
 type RmspropArgs = Parameters<SimdFunctions["rmsprop"]>;
 type AdamArgs = Parameters<SimdFunctions["adam"]>;
+type EmaArgs = Parameters<SimdFunctions["ema"]>;
 
 const OPTIMIZER_KERNELS: tf.KernelConfig[] = [
   {
@@ -781,6 +814,14 @@ const OPTIMIZER_KERNELS: tf.KernelConfig[] = [
       (simd, at, n, a) => simd.adam(at as AdamArgs[0], n, a as AdamArgs[2]),
     ),
   },
+  {
+    kernelName: EMA_KERNEL,
+    backendName: "wasm",
+    kernelFunc: optimizerKernel(
+      ["outShadow"],
+      (simd, at, n, a) => simd.ema(at as EmaArgs[0], n, a as EmaArgs[2]),
+    ),
+  },
 ];
 
 /** Runs a fused optimiser kernel, or returns undefined where the own WASM kernels are off. */
@@ -790,7 +831,7 @@ function fusedUpdate(
   attrs: Record<string, number>,
 ): tf.Tensor[] | undefined {
   if (originals.size === 0 || tf.getBackend() !== "wasm") return undefined;
-  const shape = inputs.p.shape.join();
+  const shape = Object.values(inputs)[0].shape.join();
   if (Object.values(inputs).some((x) => x.dtype !== "float32" || x.shape.join() !== shape)) {
     return undefined;
   }
@@ -811,6 +852,17 @@ export function simdRmsprop(
   options: { lr: number; alpha: number; epsilon: number },
 ): [tf.Tensor, tf.Tensor] | undefined {
   return fusedUpdate(RMSPROP_KERNEL, inputs, options) as [tf.Tensor, tf.Tensor] | undefined;
+}
+
+/**
+ * One EMA step of a tensor in one pass — shadow' = shadow·d + θ·(1 − d) — equal bit for bit to
+ * tfjs's chain of three kernels, or undefined where the own WASM kernels are not in use.
+ */
+export function simdEma(
+  inputs: { shadow: tf.Tensor; value: tf.Tensor },
+  options: { decay: number },
+): tf.Tensor | undefined {
+  return fusedUpdate(EMA_KERNEL, inputs, options)?.[0];
 }
 
 /**

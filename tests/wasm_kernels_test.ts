@@ -11,7 +11,7 @@ import {
 } from "../lib/wasm_kernels.ts";
 import { gemmFunctions, hasRelaxedSimd } from "../lib/wasm_gemm.ts";
 import { Rng } from "../lib/random.ts";
-import { createOptimizer } from "../lib/optimizers.ts";
+import { createOptimizer, ParameterEma } from "../lib/optimizers.ts";
 
 const softplus64 = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 
@@ -346,4 +346,31 @@ Deno.test("simdRmsprop computes one update, and defers to the chain with tfjs's 
     Array(5).fill(Math.fround(1 - Math.fround(1 / Math.fround(Math.sqrt(0.5))))),
   );
   tf.dispose([p, g, v, p2, v2]);
+});
+
+Deno.test("Fused EMA: ParameterEma with the fused kernel equals tfjs's chain of kernels bit for bit", async () => {
+  await initBackend();
+  const rng = new Rng(13);
+  const shapes = [[37, 19], [5]];
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  const values = Array.from({ length: 3 }, () => shapes.map((s) => uniform(rng, size(s), -2, 2)));
+  const run = (own: boolean) => {
+    useSimdKernels(own);
+    const vars = shapes.map((s, i) => tf.variable(tf.tensor(values[0][i], s)));
+    const ema = new ParameterEma(vars, 0.99);
+    for (const step of values) {
+      vars.forEach((v, i) => v.assign(tf.tensor(step[i], shapes[i])));
+      ema.update();
+    }
+    const out = ema.shadow.map((x) => Array.from(x.dataSync()));
+    ema.dispose();
+    tf.dispose(vars);
+    return out;
+  };
+  const chain = run(false), fused = run(true);
+  assert.deepEqual(fused, chain);
+  assert.ok(
+    fused[0].some((x, i) => x !== values[2][0][i]),
+    "the average must differ from the last values",
+  );
 });
