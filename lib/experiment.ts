@@ -365,7 +365,9 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   workers: {
     type: "integer",
     min: 0,
-    description: "data-parallel replicas: Workers plus the main thread (0: one per core)",
+    description:
+      "data-parallel WASM replicas: Workers plus the main thread (0: one per core on wasm, " +
+      "one on other backends)",
   },
   checkpointMinutes: {
     type: "number",
@@ -551,7 +553,10 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
 
 /** Replicas to use: the flag, or one per core when it is 0. */
 export function replicaCount(config: ExperimentConfig): number {
-  return config.workers > 0 ? config.workers : Math.max(1, navigator.hardwareConcurrency ?? 1);
+  if (config.workers > 0) return config.workers;
+  // Worker replicas are WASM engines; a GPU (or the plain CPU backend) trains in one.
+  if (config.backend !== "wasm") return 1;
+  return Math.max(1, navigator.hardwareConcurrency ?? 1);
 }
 
 async function startWorkers(
@@ -632,6 +637,12 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
   if (config.batch % 2 !== 0) {
     throw new CliError(
       `Invalid value "${config.batch}" for --batch: split halves need an even batch size`,
+    );
+  }
+  if (config.workers > 1 && config.backend !== "wasm") {
+    throw new CliError(
+      `Invalid value "${config.workers}" for --workers: Worker replicas run on wasm; ` +
+        `--backend ${config.backend} trains in one (use --workers 1 or leave it at 0)`,
     );
   }
   const states = problem.spectrum.states(config.modes);

@@ -190,8 +190,14 @@ export class WorkerPool implements GradientSource {
     const t2 = performance.now();
     const theirs = await Promise.all(remote);
     const averaged = tf.tidy(() => {
-      for (const t of theirs) for (let k = 0; k < flat.length; k++) flat[k] += t.grads[k];
-      for (let k = 0; k < flat.length; k++) flat[k] /= R;
+      if (theirs.length === 1) {
+        // One pass, rounded as the two below: float32 sum, then the division.
+        const g = theirs[0].grads;
+        for (let k = 0; k < flat.length; k++) flat[k] = Math.fround(flat[k] + g[k]) / R;
+      } else {
+        for (const t of theirs) for (let k = 0; k < flat.length; k++) flat[k] += t.grads[k];
+        for (let k = 0; k < flat.length; k++) flat[k] /= R;
+      }
       const grads = unflatten(flat, mine.grads).map((g) => tf.keep(g));
       const loss = tf.keep(
         tf.scalar((mine.loss.dataSync()[0] + theirs.reduce((s, t) => s + t.loss, 0)) / R),
@@ -223,11 +229,13 @@ export class WorkerPool implements GradientSource {
         cached.grads.every((g, i) => g === grads[i])
       ? cached.flat
       : flatten(grads);
-    for (const w of this.#workers) {
+    // The last Worker takes the buffer itself (no copy on this thread): it is not used here again.
+    this.#workers.forEach((w, i) => {
       w.postMessage(
         { type: "apply", grads: flat, lr: update.lr, scale: update.scale } as WorkerRequest,
+        i === this.#workers.length - 1 ? [flat.buffer as ArrayBuffer] : [],
       );
-    }
+    });
   }
 
   /** Sends the trainer's weights and optimiser state to every replica (after a revival). */

@@ -19,6 +19,7 @@ import {
   validateConfig,
 } from "../mod.ts";
 import { runDeno, setup } from "./helpers.ts";
+import { replicaCount } from "../lib/experiment.ts";
 
 await setup();
 
@@ -170,6 +171,11 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
       /Invalid value "7" for --batch: split halves need an even batch size/,
     ],
     ["hydrogen2d", ["--lr", "NaN"], /Invalid value "NaN" for --lr: expected a number > 0/],
+    [
+      "hydrogen2d",
+      ["--backend", "cpu", "--workers", "2"],
+      /Invalid value "2" for --workers: Worker replicas run on wasm; --backend cpu trains in one/,
+    ],
     [
       "hydrogen2d",
       ["--beta2", "1"],
@@ -401,6 +407,15 @@ Deno.test("The paper preset runs and checkpoints (one step)", async () => {
   assert.equal(manifest.userDefinedMetadata.step, 1);
   assert.equal(manifest.userDefinedMetadata.config.modes, 36);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replicaCount: one replica per core on wasm, one on other backends", () => {
+  const base = HYDROGEN2D_PRESETS.default;
+  const cores = Math.max(1, navigator.hardwareConcurrency ?? 1);
+  assert.equal(replicaCount({ ...base, workers: 0 }), cores);
+  assert.equal(replicaCount({ ...base, workers: 0, backend: "webgpu" }), 1);
+  assert.equal(replicaCount({ ...base, workers: 0, backend: "cpu" }), 1);
+  assert.equal(replicaCount({ ...base, workers: 3 }), 3);
 });
 
 Deno.test("parseCli switches: --flag and --no-flag, with a clear error for a value", () => {
