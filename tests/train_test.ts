@@ -102,7 +102,7 @@ Deno.test("Trainer.computeGradients injects JᵀG equal to autodiff of the popul
   }
 });
 
-Deno.test("Trainer keeps tf.memory().numTensors flat over 100 steps", async () => {
+Deno.test("Trainer keeps tf.memory().numTensors flat over 100 steps and 10 blocks", async () => {
   const op = smallOperator();
   const model = new Mlp({
     inputDim: 1,
@@ -124,7 +124,7 @@ Deno.test("Trainer keeps tf.memory().numTensors flat over 100 steps", async () =
     dispose: () => model.dispose(),
   };
   const trainer = new Trainer({ operator: op, model: wrapped }, {
-    steps: 120,
+    steps: 160,
     batchSize: 32,
     nesting: "sequential",
     optimizer: "rmsprop",
@@ -134,6 +134,9 @@ Deno.test("Trainer keeps tf.memory().numTensors flat over 100 steps", async () =
   for (let i = 0; i < 10; i++) await trainer.step();
   const before = tf.memory().numTensors;
   for (let i = 0; i < 100; i++) await trainer.step();
+  assert.equal(tf.memory().numTensors, before);
+  // Blocks of steps (the GPU path, with the device-side guard and clipping) free theirs too.
+  for (let i = 0; i < 10; i++) await trainer.steps(5);
   assert.equal(tf.memory().numTensors, before);
   trainer.dispose();
   model.dispose();
