@@ -11,7 +11,8 @@ import {
   generalizedEigh,
   matmul,
   type Matrix,
-  subspaceDistance,
+  subspaceDistanceFromGrams,
+  transpose,
 } from "./linalg.ts";
 
 /** One learned mode's numbers. */
@@ -103,22 +104,45 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** Subspace distance of the learned against the true columns of each block. */
-function blockDistances(learned: Matrix, truth: Matrix, blocks: number[][]): number[] {
-  return blocks.map((b) =>
-    subspaceDistance(
-      learned.map((row) => b.map((i) => row[i])),
-      truth.map((row) => b.map((i) => row[i])),
-    )
-  );
+/** Inner products of learned (A) and true (B) columns on the same points: AᵀA, AᵀB, BᵀB. */
+interface GramBlocks {
+  aa: Matrix;
+  ab: Matrix;
+  bb: Matrix;
 }
 
-/** Adds error summaries and subspace distances shared by the EVD and SVD reports. */
+/** The unweighted {@linkcode GramBlocks} of two column blocks: three passes, no copies. */
+function gramBlocks(a: Matrix, b: Matrix): GramBlocks {
+  const ones = new Array<number>(a.length).fill(1);
+  return {
+    aa: weightedGram(a, a, ones),
+    ab: weightedGram(a, b, ones),
+    bb: weightedGram(b, b, ones),
+  };
+}
+
+/** The subspace distance of learned columns `la` against true columns `tb`, from their Grams. */
+function gramDistance(g: GramBlocks, la: number[], tb: number[]): number {
+  const pick = (m: Matrix, rows: number[], cols: number[]) =>
+    rows.map((i) => cols.map((j) => m[i][j]));
+  return subspaceDistanceFromGrams(pick(g.aa, la, la), pick(g.ab, la, tb), pick(g.bb, tb, tb));
+}
+
+/** The Grams of the rotated columns A·C (C with as many rows as A has columns) against B. */
+function rotatedGrams(g: GramBlocks, c: Matrix): GramBlocks {
+  const ct = transpose(c);
+  return { aa: matmul(matmul(ct, g.aa), c), ab: matmul(ct, g.ab), bb: g.bb };
+}
+
+/**
+ * Adds error summaries and subspace distances shared by the EVD and SVD reports. The distances come
+ * from the Grams of the learned and true columns (`grams`): one pass over the points, where
+ * distances taken on copies of columns made hundreds of MB of garbage on a 3-D quadrature.
+ */
 function finishReport(
   modes: ModeReport[],
   orthogonality: number,
-  learned: Matrix,
-  truth: Matrix | undefined,
+  grams: GramBlocks | undefined,
   blocks: number[][] | undefined,
 ): SpectralReport {
   const report: SpectralReport = { modes, orthogonality };
@@ -129,14 +153,14 @@ function finishReport(
       report.meanRitzRelError = mean(modes.map((m) => m.ritzRelError!));
     }
   }
-  if (truth) {
-    const L = modes.length;
+  if (grams) {
+    const first = modes.map((_, l) => l);
     modes.forEach((m, l) => {
-      m.subspaceDistance = subspaceDistance(columns(learned, l, l + 1), columns(truth, l, l + 1));
+      m.subspaceDistance = gramDistance(grams, [l], [l]);
     });
-    report.subspaceDistanceAll = subspaceDistance(learned, columns(truth, 0, L));
+    report.subspaceDistanceAll = gramDistance(grams, first, first);
     if (blocks) {
-      report.blockSubspaceDistances = blockDistances(learned, truth, blocks);
+      report.blockSubspaceDistances = blocks.map((b) => gramDistance(grams, b, b));
       report.subspaceDistanceAvg = mean(report.blockSubspaceDistances);
     }
   }
@@ -202,22 +226,18 @@ export function eigenReport(
     if (m.target !== undefined) m.ritzRelError = Math.abs(value - m.target) / Math.abs(m.target);
   });
   const first = (m: Matrix) => K === L ? m : m.slice(0, K).map((row) => row.slice(0, K));
+  const grams = options.functions ? gramBlocks(f, options.functions) : undefined;
   const report = finishReport(
     modes,
     orthogonalityDeviation(first(cov)),
-    K === L ? f : columns(f, 0, K),
-    options.functions,
+    grams,
     options.blocks,
   );
   if (ritz) {
     report.ritzVectors = ritz.vectors;
-    if (options.functions && options.blocks) {
-      const refined = matmul(f, columns(ritz.vectors, 0, K));
-      report.ritzBlockSubspaceDistances = blockDistances(
-        refined,
-        options.functions,
-        options.blocks,
-      );
+    if (grams && options.blocks) {
+      const refined = rotatedGrams(grams, columns(ritz.vectors, 0, K));
+      report.ritzBlockSubspaceDistances = options.blocks.map((b) => gramDistance(refined, b, b));
       report.ritzSubspaceDistanceAvg = mean(report.ritzBlockSubspaceDistances);
     }
   }
@@ -274,9 +294,11 @@ export function singularReport(
     modes.push(m);
   }
   const ortho = Math.max(orthogonalityDeviation(covF), orthogonalityDeviation(covG));
-  const report = finishReport(modes, ortho, f, options.left, undefined);
+  const left = options.left ? gramBlocks(f, options.left) : undefined;
+  const report = finishReport(modes, ortho, left, undefined);
   if (options.right) {
-    const right = finishReport(modes.map((m) => ({ ...m })), ortho, g, options.right, undefined);
+    const grams = gramBlocks(g, options.right);
+    const right = finishReport(modes.map((m) => ({ ...m })), ortho, grams, undefined);
     modes.forEach((m, l) => {
       m.subspaceDistance = Math.max(m.subspaceDistance ?? 0, right.modes[l].subspaceDistance!);
     });

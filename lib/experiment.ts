@@ -20,7 +20,7 @@ import {
 import { EnvelopeModel } from "./envelope.ts";
 import { eigenReport, type SpectralReport, weightedGram } from "./evaluate.ts";
 import { ensureWritableDir, writeJson } from "./io.ts";
-import { columns, matmul, type Matrix, procrustes } from "./linalg.ts";
+import { matmul, type Matrix, procrustes, svd, transpose } from "./linalg.ts";
 import { Mlp, type Model } from "./models.ts";
 import { stepsPerReadback } from "./kernel_layout.ts";
 import { lineChart, matrixHeatmap, panelGrid, writePng } from "./plot.ts";
@@ -664,26 +664,26 @@ export function validateConfig(problem: SchrodingerProblem, config: ExperimentCo
   }
 }
 
-/** Mean 1 − |cos∠| after aligning each degenerate block by orthogonal Procrustes (weighted). */
+/**
+ * Mean 1 − |cos∠| after aligning each degenerate block by orthogonal Procrustes (weighted), from
+ * the weighted Grams of the learned and true columns (no copies of the quadrature-sized columns).
+ */
 function angleDistances(learned: Matrix, truth: Matrix, weights: number[], blocks: number[][]) {
-  const sw = weights.map(Math.sqrt);
-  const a = learned.map((row, i) => row.map((v) => v * sw[i]));
-  const b = truth.map((row, i) => row.map((v) => v * sw[i]));
+  const ll = weightedGram(learned, learned, weights);
+  const lt = weightedGram(learned, truth, weights);
+  const tt = weightedGram(truth, truth, weights);
+  const pick = (m: Matrix, idx: number[]) => idx.map((i) => idx.map((j) => m[i][j]));
   const out = new Array<number>(learned[0].length).fill(0);
   for (const block of blocks) {
-    const ab = a.map((row) => block.map((j) => row[j]));
-    const bb = b.map((row) => block.map((j) => row[j]));
-    const aligned = matmul(ab, procrustes(ab, bb));
+    const cross = pick(lt, block);
+    // Procrustes: R = U Vᵀ for AᵀB = U Σ Vᵀ; then the aligned columns A R against B.
+    const { u, v } = svd(cross);
+    const rot = matmul(u, transpose(v));
+    const xy = matmul(transpose(rot), cross);
+    const xx = matmul(matmul(transpose(rot), pick(ll, block)), rot);
+    const yy = pick(tt, block);
     block.forEach((mode, c) => {
-      const x = columns(aligned, c, c + 1).map((r) => r[0]);
-      const y = columns(bb, c, c + 1).map((r) => r[0]);
-      let xy = 0, xx = 0, yy = 0;
-      x.forEach((v, i) => {
-        xy += v * y[i];
-        xx += v * v;
-        yy += y[i] * y[i];
-      });
-      out[mode] = 1 - Math.abs(xy) / Math.sqrt(xx * yy);
+      out[mode] = 1 - Math.abs(xy[c][c]) / Math.sqrt(xx[c][c] * yy[c][c]);
     });
   }
   return out;

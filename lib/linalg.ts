@@ -241,6 +241,68 @@ export function subspaceDistance(a: Matrix, b: Matrix): number {
   return Math.max(0, 1 - s / ka);
 }
 
+/**
+ * The {@linkcode subspaceDistance} of column blocks A and B given only their inner products
+ * AᵀA, AᵀB and BᵀB (k×k each): Gram–Schmidt of the columns is the Cholesky factor R of AᵀA
+ * (Q = A R⁻¹), so QₐᵀQ_b = Rₐ⁻ᵀ (AᵀB) R_b⁻¹; a column whose remaining norm is ≤ 1e-12 adds
+ * nothing, as there. Costs O(k³), however many rows the blocks have.
+ *
+ * @example Two of three coordinate axes against the first
+ * ```ts
+ * import { subspaceDistanceFromGrams } from "./linalg.ts";
+ * const d = subspaceDistanceFromGrams([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 0], [0, 1]]);
+ * console.log(d); // 0.5
+ * ```
+ */
+export function subspaceDistanceFromGrams(aa: Matrix, ab: Matrix, bb: Matrix): number {
+  const k = aa.length;
+  if (ab.length !== k || bb.length !== k || ab.some((r) => r.length !== k)) {
+    throw new RangeError(`Mismatched Gram matrices: expected ${k}×${k} blocks`);
+  }
+  const ra = gramCholesky(aa), rb = gramCholesky(bb);
+  // X = Rₐ⁻ᵀ (AᵀB): forward substitution down the rows (dropped rows stay zero).
+  const x = zeros(k, k);
+  for (let i = 0; i < k; i++) {
+    if (ra[i][i] === 0) continue;
+    for (let j = 0; j < k; j++) {
+      let v = ab[i][j];
+      for (let p = 0; p < i; p++) v -= ra[p][i] * x[p][j];
+      x[i][j] = v / ra[i][i];
+    }
+  }
+  // Y = X R_b⁻¹: substitution along the columns.
+  let s = 0;
+  for (let i = 0; i < k; i++) {
+    const y = new Array<number>(k).fill(0);
+    for (let j = 0; j < k; j++) {
+      if (rb[j][j] === 0) continue;
+      let v = x[i][j];
+      for (let p = 0; p < j; p++) v -= y[p] * rb[p][j];
+      y[j] = v / rb[j][j];
+      s += y[j] * y[j];
+    }
+  }
+  return Math.max(0, 1 - s / k);
+}
+
+/** Upper-triangular R with G = RᵀR; a pivot ≤ 1e-12 (a dependent column) leaves its row zero. */
+function gramCholesky(g: Matrix): Matrix {
+  const k = g.length, r = zeros(k, k);
+  for (let j = 0; j < k; j++) {
+    let d = g[j][j];
+    for (let p = 0; p < j; p++) d -= r[p][j] * r[p][j];
+    const pivot = Math.sqrt(Math.max(d, 0));
+    if (!(pivot > 1e-12)) continue;
+    r[j][j] = pivot;
+    for (let c = j + 1; c < k; c++) {
+      let v = g[j][c];
+      for (let p = 0; p < j; p++) v -= r[p][j] * r[p][c];
+      r[j][c] = v / pivot;
+    }
+  }
+  return r;
+}
+
 /** Columns `from`..`to`-1 of a matrix. */
 export function columns(a: Matrix, from: number, to: number): Matrix {
   return a.map((row) => row.slice(from, to));

@@ -16,9 +16,11 @@ import {
   randomOrthogonal,
   Rng,
   subspaceDistance,
+  subspaceDistanceFromGrams,
   svd,
   TabularModel,
   transpose,
+  weightedGram,
 } from "../mod.ts";
 import { setup, thrown } from "./helpers.ts";
 
@@ -389,4 +391,28 @@ Deno.test("ProgressReporter prints ETA lines every 5% off a terminal", () => {
   assert.equal(lines.length, 21);
   assert.equal(lines[10], "train 50/100 (50%)  loss 1  elapsed 0:25  ETA 0:25\n");
   assert.equal(formatDuration(3725), "1:02:05");
+});
+
+Deno.test("subspaceDistanceFromGrams equals subspaceDistance on the columns, dependent ones too", () => {
+  const rng = new Rng(21);
+  for (const [n, k, dependent] of [[40, 1, false], [120, 3, false], [80, 5, true]] as const) {
+    const a = Array.from({ length: n }, () => Array.from({ length: k }, () => rng.normal()));
+    const b = Array.from({ length: n }, () => Array.from({ length: k }, () => rng.normal()));
+    if (dependent) a.forEach((r) => (r[2] = r[0] - 3 * r[1]));
+    const ones = new Array(n).fill(1);
+    const fromGrams = subspaceDistanceFromGrams(
+      weightedGram(a, a, ones),
+      weightedGram(a, b, ones),
+      weightedGram(b, b, ones),
+    );
+    assert.ok(Math.abs(fromGrams - subspaceDistance(a, b)) < 1e-12, `${n}×${k}`);
+  }
+  assert.equal(
+    subspaceDistanceFromGrams([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 0], [0, 1]]),
+    0.5,
+  );
+  assert.throws(
+    () => subspaceDistanceFromGrams([[1]], [[1, 0]], [[1]]),
+    /Mismatched Gram matrices: expected 1×1 blocks/,
+  );
 });
