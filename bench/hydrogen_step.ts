@@ -49,7 +49,7 @@ const FLAGS = {
     description: "scaling table sweeps: batch, modes or both (comma-separated)",
   },
   peer: { type: "boolean", description: "also time the PyTorch peer when it is installed" },
-  python: { type: "string", description: "Debian's system python3 with python3-torch" },
+  python: { type: "string", description: "a python3 with PyTorch (here Debian's, python3-torch)" },
   backend: {
     type: "string",
     choices: ["wasm", "webgpu", "cpu"],
