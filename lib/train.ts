@@ -626,6 +626,9 @@ export class Trainer {
         tf.dispose([loss, norms, ...grads, ...(scaled === grads ? [] : scaled)]);
         this.ema?.update();
       }
+    } catch (e) {
+      tf.dispose(pending.map((p) => p.stats));
+      throw e;
     } finally {
       ok.dispose();
     }
