@@ -17,7 +17,8 @@ export function prefersBatchedKernels(): boolean {
 
 /**
  * Steps per read-back of the training losses on the active backend: 10 on a GPU (a read-back waits
- * ≥ 10 ms under Deno, whose WebGPU polls the device every 10 ms), 1 elsewhere (free on WASM).
+ * ≥ 10 ms under Deno 2.9, as if its WebGPU polled the device every 10 ms), 1 elsewhere (free on
+ * WASM).
  */
 export function stepsPerReadback(): number {
   return prefersBatchedKernels() ? 10 : 1;

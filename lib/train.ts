@@ -579,8 +579,8 @@ export class Trainer {
 
   /**
    * Takes up to `count` steps with one read-back of their losses and norms, and returns their
-   * records. A read-back from a GPU waits at least ~10 ms under Deno (its WebGPU polls the device
-   * every 10 ms), which a step of a few milliseconds cannot afford each time; so here the finite
+   * records. A read-back from a GPU waits at least ~10 ms under Deno 2.9 (as if its WebGPU polled
+   * the device every 10 ms), which a step of a few milliseconds cannot afford each time; so here the finite
    * check and the gradient clipping run on the device: a step with a non-finite loss or gradient
    * leaves parameters and optimiser state as they were, and so do the later steps of the block,
    * then {@linkcode TrainingDivergedError} names it (the steps before it are recorded). A block
