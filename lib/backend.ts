@@ -38,7 +38,8 @@ export interface BackendInfo {
   adapter?: string;
   /**
    * Whether the toolkit's own kernels are in use: on WASM the vectorised Softplus, Sin, Cos, matMul,
-   * Slice, SplitV and Sum, on WebGPU the tiled matMul (always false on cpu).
+   * Slice, SplitV, Concat and Sum and the fused optimiser updates, on WebGPU the tiled matMul and
+   * fused updates (always false on cpu).
    */
   simdKernels: boolean;
 }
@@ -55,11 +56,12 @@ export interface InitBackendOptions {
    */
   threads?: number;
   /**
-   * WASM backend: replace tfjs-wasm's Softplus, Sin, Cos, BatchMatMul, Slice, SplitV and Sum kernels
-   * with the toolkit's own (WebAssembly SIMD loops and block copies on tfjs's heap, lib/wasm_kernels.ts;
-   * `deno task bench:kernels` compares them); default true. The choice is process-wide; replicas that
-   * must stay bit-identical need the same choice. WebGPU backend: replace tfjs-webgpu's matMul with
-   * the toolkit's tiled one (lib/webgpu_kernels.ts); default true.
+   * WASM backend: replace tfjs-wasm's Softplus, Sin, Cos, BatchMatMul, Slice, SplitV, Concat and
+   * Sum kernels with the toolkit's own (WebAssembly SIMD loops and block copies on tfjs's heap,
+   * lib/wasm_kernels.ts; `deno task bench:kernels` compares them), and fuse the optimiser and EMA
+   * updates; default true. The choice is process-wide; replicas that must stay bit-identical need
+   * the same choice. WebGPU backend: replace tfjs-webgpu's matMul with the toolkit's tiled one
+   * (lib/webgpu_kernels.ts); default true.
    */
   simdKernels?: boolean;
 }

@@ -359,7 +359,8 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
   },
   simdKernels: {
     type: "boolean",
-    description: "the toolkit's own kernels: WASM Softplus, Sin, Cos, matMul, Slice, SplitV " +
+    description:
+      "the toolkit's own kernels: WASM Softplus, Sin, Cos, matMul, Slice, SplitV, Concat " +
       "and Sum, WebGPU matMul (--no-simd-kernels: tfjs's)",
   },
   workers: {

@@ -34,10 +34,14 @@ export const SIMD_KERNEL_NAMES = [
   "BatchMatMul",
   "Slice",
   "SplitV",
+  "Concat",
   "Sum",
 ] as const;
 
-type UnaryKernelName = Exclude<SimdKernelName, "BatchMatMul" | "Slice" | "SplitV" | "Sum">;
+type UnaryKernelName = Exclude<
+  SimdKernelName,
+  "BatchMatMul" | "Slice" | "SplitV" | "Concat" | "Sum"
+>;
 
 /** Name of a kernel this module can replace. */
 export type SimdKernelName = typeof SIMD_KERNEL_NAMES[number];
@@ -1021,8 +1025,9 @@ const FOUR_BYTE_DTYPES = new Set(["float32", "int32"]);
 
 /**
  * Copies the block `begin`…`begin + size` of a row-major tensor of `shape` at byte offset `src` to
- * a dense tensor at `dst`, one `copyWithin` per contiguous run: the trailing axes the block spans
- * whole are one run with the first partial axis before them.
+ * a dense tensor at `dst` (or, with `into`, the dense tensor at `dst` into that block of `src`), one
+ * `copyWithin` per contiguous run: the trailing axes the block spans whole are one run with the
+ * first partial axis before them.
  */
 function copyBlock(
   heap: Int32Array,
@@ -1031,6 +1036,7 @@ function copyBlock(
   begin: readonly number[],
   size: readonly number[],
   dst: number,
+  into = false,
 ): void {
   const rank = shape.length;
   let d = rank - 1; // the outermost axis of the contiguous run
@@ -1047,7 +1053,8 @@ function copyBlock(
   for (;;) {
     let at = offset;
     for (let i = 0; i < d; i++) at += index[i] * strides[i];
-    heap.copyWithin(out, at, at + run);
+    if (into) heap.copyWithin(at, out, out + run);
+    else heap.copyWithin(out, at, at + run);
     out += run;
     let i = d - 1;
     while (i >= 0 && ++index[i] === outer[i]) index[i--] = 0;
@@ -1107,6 +1114,40 @@ function splitKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
       begin[$axis] += s;
       return out;
     });
+  };
+  return { ...original, kernelFunc };
+}
+
+/** `Concat` as one block copy per input (tfjs-wasm's copies row by row in JavaScript). */
+function concatKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const inputs = (args.inputs as unknown as tf.TensorInfo[]).filter((t) => sizeOf(t.shape) > 0);
+    const dtype = inputs[0]?.dtype;
+    if (
+      inputs.length === 0 || !FOUR_BYTE_DTYPES.has(dtype) || inputs.some((t) => t.dtype !== dtype)
+    ) return original.kernelFunc(args) as tf.TensorInfo;
+    const { axis } = args.attrs as { axis: number };
+    const $axis = tf.util.parseAxisParam(axis, inputs[0].shape)[0];
+    const shape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), $axis);
+    const backend = args.backend as unknown as WasmBackendLike;
+    const out = backend.makeOutput(shape, dtype);
+    const { memory } = stateFor(backend);
+    const heap = new Int32Array(memory.buffer); // after makeOutput, which may grow the memory
+    const dst = backend.dataIdMap.get(out.dataId).memoryOffset;
+    const begin = shape.map(() => 0);
+    for (const t of inputs) {
+      copyBlock(
+        heap,
+        dst,
+        shape,
+        begin,
+        t.shape,
+        backend.dataIdMap.get(t.dataId).memoryOffset,
+        true,
+      );
+      begin[$axis] += t.shape[$axis];
+    }
+    return out;
   };
   return { ...original, kernelFunc };
 }
@@ -1174,6 +1215,8 @@ export function useSimdKernels(enabled: boolean): boolean {
           ? sliceKernelConfig(current)
           : kernelName === "SplitV"
           ? splitKernelConfig(current)
+          : kernelName === "Concat"
+          ? concatKernelConfig(current)
           : kernelName === "Sum"
           ? sumKernelConfig(current)
           : unaryKernelConfig(kernelName, current),

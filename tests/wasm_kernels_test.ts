@@ -374,3 +374,33 @@ Deno.test("Fused EMA: ParameterEma with the fused kernel equals tfjs's chain of 
     "the average must differ from the last values",
   );
 });
+
+Deno.test("useSimdKernels: tf.concat on wasm equals tfjs's kernel on every axis, for int32 and empty parts", async () => {
+  await initBackend();
+  const rng = new Rng(14);
+  const cases: { shapes: number[][]; axis: number; dtype?: "int32" }[] = [
+    { shapes: [[3, 5], [4, 5], [1, 5]], axis: 0 },
+    { shapes: [[3, 5], [3, 2], [3, 7]], axis: 1 },
+    { shapes: [[2, 3, 4], [2, 1, 4]], axis: 1 },
+    { shapes: [[2, 3, 4], [2, 3, 6]], axis: -1 },
+    { shapes: [[6], [0], [2]], axis: 0 },
+    { shapes: [[2, 3], [2, 4]], axis: 1, dtype: "int32" },
+  ];
+  for (const { shapes, axis, dtype } of cases) {
+    const parts = shapes.map((s) =>
+      tf.tensor(uniform(rng, s.reduce((a, b) => a * b, 1), -9, 9).map(Math.round), s, dtype)
+    );
+    useSimdKernels(false);
+    const want = tf.concat(parts, axis);
+    useSimdKernels(true);
+    const got = tf.concat(parts, axis);
+    assert.deepEqual(got.shape, want.shape);
+    assert.equal(got.dtype, want.dtype);
+    assert.deepEqual(
+      Array.from(got.dataSync()),
+      Array.from(want.dataSync()),
+      JSON.stringify(shapes),
+    );
+    tf.dispose([...parts, want, got]);
+  }
+});
