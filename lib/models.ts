@@ -10,6 +10,7 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from "./types.ts"
 import { type Activation, activation } from "./activations.ts";
 import type { Rng } from "./random.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
+import { simdSoftplusJet } from "./wasm_kernels.ts";
 
 /**
  * Value, input gradient and input Laplacian of a model's L outputs at B points in d dimensions:
@@ -398,6 +399,15 @@ export class Mlp implements Model {
     for (let k = 0; k < n; k++) {
       const z = this.#linearWith(weights[k], k, rows);
       const w = z.shape[1];
+      // On WASM one softplus layer of the jet is one fused kernel (lib/wasm_kernels.ts).
+      const fused = k < n - 1 && this.act.name === "softplus"
+        ? simdSoftplusJet(z, biases[k], { points: B, dim: d })
+        : undefined;
+      if (fused) {
+        tf.dispose([z, ...(k > 0 ? [rows] : [])]);
+        rows = fused;
+        continue;
+      }
       const zv = tf.add(tf.slice(z, [0, 0], [B, w]), biases[k]) as Tensor2D;
       const zg = tf.reshape(tf.slice(z, [B, 0], [d * B, w]), [d, B, w]) as Tensor3D;
       const zl = tf.slice(z, [(d + 1) * B, 0], [B, w]) as Tensor2D;

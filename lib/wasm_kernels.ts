@@ -84,6 +84,8 @@ const set = Op.localSet;
  */
 class ConstantPool {
   readonly values: { bits: number[]; local: number }[] = [];
+  /** `base`: the index of the first local the constants take. */
+  constructor(readonly base = FIRST_CONSTANT) {}
   /** Pushes the float `v` in all four lanes. */
   f32 = (v: number): number[] => this.#local(Op.f32x4Const(v));
   /** Pushes the integer `v` in all four lanes. */
@@ -92,7 +94,7 @@ class ConstantPool {
     const key = bits.join(",");
     let entry = this.values.find((e) => e.bits.join(",") === key);
     if (entry === undefined) {
-      entry = { bits, local: FIRST_CONSTANT + this.values.length };
+      entry = { bits, local: this.base + this.values.length };
       this.values.push(entry);
     }
     return get(entry.local);
@@ -177,8 +179,13 @@ const EXP_MINIMAX = [
   5.0000001201e-1,
 ];
 
-function softplusFunction(): WasmFunction {
-  return mapFunction("softplus", (k, { x: X, t: [A, Y, M, N, R, U, S, S2] }) => [
+/**
+ * Code leaving softplus(x) of the vector in local `X` on the stack, with exp(−|x|) (zero where it
+ * underflows) left in local `t[5]`; `t` are eight v128 temporaries.
+ */
+function softplusCode(k: ConstantPool, X: number, t: number[]): number[] {
+  const [A, Y, M, N, R, U, S, S2] = t;
+  return [
     // y = max(−|x|, −87.33); n = nearest(y·log2 e) by adding 1.5·2²³, whose float's low mantissa
     // bits then hold n; r = y − n·ln 2 (in two parts)
     ...get(X),
@@ -253,7 +260,149 @@ function softplusFunction(): WasmFunction {
     ...horner(k, S2, [1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1]),
     ...Op.f32x4Mul,
     ...Op.f32x4Add,
-  ]);
+  ];
+}
+
+function softplusFunction(): WasmFunction {
+  return mapFunction("softplus", (k, { x, t }) => softplusCode(k, x, t));
+}
+
+/**
+ * `softplusJet(z, bias, out, points, rowBytes, dim)`: one hidden layer of the forward-mode jet for
+ * softplus (see `Mlp.jet`). z holds the linear layer's rows [value; ∂₁; …; ∂_d; Δ], each block of
+ * `points` rows of `rowBytes` (a multiple of 16); out gets [σ(z + b); σ'·∂_k z; σ'·Δz + σ''·Σ_k (∂_k z)²]
+ * with σ = softplus, σ' = s = 1/(1 + e^(−z)) and σ'' = s·(1 − s), taken as e^(−|z|)/(1 + e^(−|z|))²
+ * (tfjs's 1 − s loses most digits where s is near 1) — the work of ~14 tfjs kernels in one pass,
+ * with e^(−|z|) shared by softplus and the sigmoid.
+ */
+function softplusJetFunction(): WasmFunction {
+  const [Z, BIAS, OUT, B, W4, D] = [0, 1, 2, 3, 4, 5];
+  const [I, J, K, OFF, ROW, BLOCK, D1] = [6, 7, 8, 9, 10, 11, 12];
+  const [ZV, S, S2, SQ, G] = [13, 14, 15, 16, 17];
+  const temps = [18, 19, 20, 21, 22, 23, 24, 25];
+  const U = temps[5];
+  const k = new ConstantPool(26);
+  const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
+  const inner = [
+    ...get(ROW),
+    ...get(J),
+    ...Op.i32Add,
+    ...set(OFF),
+    // zv = z + b; out = softplus(zv), u = e^(−|zv|)
+    ...at(Z, OFF),
+    ...Op.v128Load(),
+    ...at(BIAS, J),
+    ...Op.v128Load(),
+    ...Op.f32x4Add,
+    ...set(ZV),
+    ...at(OUT, OFF),
+    ...softplusCode(k, ZV, temps),
+    ...Op.v128Store(),
+    // with q = 1/(1 + u): s = q where zv ≥ 0, u·q elsewhere; s2 = s·(1 − s) = u·q² (no cancellation
+    // in 1 − s where s is near 1)
+    ...k.f32(1),
+    ...k.f32(1),
+    ...get(U),
+    ...Op.f32x4Add,
+    ...Op.f32x4Div,
+    ...Op.localTee(G),
+    ...get(U),
+    ...get(G),
+    ...Op.f32x4Mul,
+    ...Op.localTee(S2),
+    ...get(ZV),
+    ...k.f32(0),
+    ...Op.f32x4Ge,
+    ...Op.v128Bitselect,
+    ...set(S),
+    ...get(S2),
+    ...get(G),
+    ...Op.f32x4Mul,
+    ...set(S2),
+    // the derivative rows: out = g·s, sq = Σ g²
+    ...k.f32(0),
+    ...set(SQ),
+    ...Op.i32Const(1),
+    ...set(K),
+    ...whileLoop([...get(K), ...get(D1), ...Op.i32GeU], [
+      ...get(OFF),
+      ...get(BLOCK),
+      ...Op.i32Add,
+      ...set(OFF),
+      ...at(Z, OFF),
+      ...Op.v128Load(),
+      ...set(G),
+      ...at(OUT, OFF),
+      ...get(G),
+      ...get(S),
+      ...Op.f32x4Mul,
+      ...Op.v128Store(),
+      ...get(SQ),
+      ...get(G),
+      ...get(G),
+      ...Op.f32x4Mul,
+      ...Op.f32x4Add,
+      ...set(SQ),
+      ...get(K),
+      ...Op.i32Const(1),
+      ...Op.i32Add,
+      ...set(K),
+    ]),
+    // the Laplacian row: out = s·Δz + s2·sq
+    ...get(OFF),
+    ...get(BLOCK),
+    ...Op.i32Add,
+    ...set(OFF),
+    ...at(OUT, OFF),
+    ...get(S),
+    ...at(Z, OFF),
+    ...Op.v128Load(),
+    ...Op.f32x4Mul,
+    ...get(S2),
+    ...get(SQ),
+    ...Op.f32x4Mul,
+    ...Op.f32x4Add,
+    ...Op.v128Store(),
+    ...get(J),
+    ...Op.i32Const(16),
+    ...Op.i32Add,
+    ...set(J),
+  ];
+  const loops = [
+    ...get(B),
+    ...get(W4),
+    ...Op.i32Mul,
+    ...set(BLOCK),
+    ...get(D),
+    ...Op.i32Const(1),
+    ...Op.i32Add,
+    ...set(D1),
+    ...Op.i32Const(0),
+    ...set(I),
+    ...whileLoop([...get(I), ...get(B), ...Op.i32GeU], [
+      ...get(I),
+      ...get(W4),
+      ...Op.i32Mul,
+      ...set(ROW),
+      ...Op.i32Const(0),
+      ...set(J),
+      ...whileLoop([...get(J), ...get(W4), ...Op.i32GeU], inner),
+      ...get(I),
+      ...Op.i32Const(1),
+      ...Op.i32Add,
+      ...set(I),
+    ]),
+  ];
+  return {
+    name: "softplusJet",
+    params: ["i32", "i32", "i32", "i32", "i32", "i32"],
+    results: [],
+    locals: [
+      ...Array<ValueType>(7).fill("i32"),
+      ...Array<ValueType>(13 + k.values.length).fill("v128"),
+    ],
+    body: [...k.values.flatMap((e) => [...e.bits, ...set(e.local)]), ...loops],
+  };
 }
 
 // π/2 in three parts; the first has 8 significant bits so k·PIO2_1 is exact for |k| < 2¹⁶.
@@ -585,6 +734,14 @@ export interface SimdFunctions {
     n: number,
     options: { beta1: number; beta2: number; c2: number; epsilon: number; rate: number },
   ): void;
+  /**
+   * One softplus layer of the forward-mode jet: z's rows [value; ∂₁…∂_d; Δ] (blocks of `points`
+   * rows of `width` floats, width % 4 = 0) plus `bias` → out's rows [σ; σ'∂_k; σ'Δ + σ''Σ∂_k²].
+   */
+  softplusJet(
+    at: { z: number; bias: number; out: number },
+    shape: { points: number; width: number; dim: number },
+  ): void;
   /** EMA on `n` floats: shadow' = shadow·d + θ·(1 − d), rounded like tfjs's chain of kernels. */
   ema(at: { shadow: number; value: number; outShadow: number }, n: number, options: {
     decay: number;
@@ -623,6 +780,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       rmspropFunction(),
       adamFunction(),
       emaFunction(),
+      softplusJetFunction(),
     ],
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {
@@ -633,6 +791,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     rmsprop: (...args: number[]) => void;
     adam: (...args: number[]) => void;
     ema: (...args: number[]) => void;
+    softplusJet: (...args: number[]) => void;
   };
   const f = Math.fround;
   const run = (kernel: UnaryKernelName, fn: MapExport) => (src: number, dst: number, n: number) => {
@@ -698,6 +857,12 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         const denom = f(f(Math.sqrt(f(v / c2))) + eps);
         heap[at.outP / 4 + i] = f(heap[at.p / 4 + i] - f(f(m / denom) * rate));
       }
+    },
+    softplusJet: (at, { points, width, dim }) => {
+      if (width % 4 !== 0) {
+        throw new RangeError(`Invalid softplusJet width ${width}: it must be a multiple of 4`);
+      }
+      exports.softplusJet(at.z, at.bias, at.out, points, 4 * width, dim);
     },
     ema: (at, n, { decay }) => {
       const [d, omd] = [f(decay), f(1 - decay)];
@@ -856,6 +1021,50 @@ export function simdRmsprop(
   options: { lr: number; alpha: number; epsilon: number },
 ): [tf.Tensor, tf.Tensor] | undefined {
   return fusedUpdate(RMSPROP_KERNEL, inputs, options) as [tf.Tensor, tf.Tensor] | undefined;
+}
+
+/** Name of the fused softplus jet-layer kernel (registered with the own kernels on wasm). */
+const SOFTPLUS_JET_KERNEL = "NeuralsvdSoftplusJet";
+
+const SOFTPLUS_JET_CONFIG: tf.KernelConfig = {
+  kernelName: SOFTPLUS_JET_KERNEL,
+  backendName: "wasm",
+  kernelFunc: (args) => {
+    const { z, bias } = args.inputs as Record<"z" | "bias", tf.TensorInfo>;
+    const { points, dim } = args.attrs as unknown as { points: number; dim: number };
+    const backend = args.backend as unknown as WasmBackendLike;
+    const out = backend.makeOutput(z.shape, "float32");
+    const at = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
+    stateFor(backend).simd.softplusJet(
+      { z: at(z), bias: at(bias), out: at(out) },
+      { points, width: z.shape[1], dim },
+    );
+    return out;
+  },
+};
+
+/**
+ * One hidden softplus layer of the forward-mode jet in one pass (untaped: it has no gradient): from
+ * the linear layer's rows z = [value; ∂₁; …; ∂_d; Δ] (d + 2 blocks of `points` rows) and the bias,
+ * the next rows [σ(z + b); σ'·∂_k z; σ'·Δz + σ''·Σ_k (∂_k z)²]. Undefined where the own WASM kernels
+ * are not in use or the width is not a multiple of 4 (then take tfjs's kernels).
+ */
+export function simdSoftplusJet(
+  z: tf.Tensor2D,
+  bias: tf.Tensor,
+  shape: { points: number; dim: number },
+): tf.Tensor2D | undefined {
+  if (originals.size === 0 || tf.getBackend() !== "wasm") return undefined;
+  const [rows, width] = z.shape;
+  if (
+    width % 4 !== 0 || rows !== (shape.dim + 2) * shape.points || bias.size !== width ||
+    z.dtype !== "float32" || bias.dtype !== "float32"
+  ) return undefined;
+  return tf.engine().runKernel(
+    SOFTPLUS_JET_KERNEL,
+    { z, bias },
+    shape as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor2D;
 }
 
 /**
@@ -1199,7 +1408,7 @@ function sumKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
 export function useSimdKernels(enabled: boolean): boolean {
   const active = originals.size > 0;
   if (enabled === active) return active;
-  for (const config of OPTIMIZER_KERNELS) {
+  for (const config of [...OPTIMIZER_KERNELS, SOFTPLUS_JET_CONFIG]) {
     if (tf.getKernel(config.kernelName, "wasm") === undefined) tf.registerKernel(config);
   }
   for (const kernelName of SIMD_KERNEL_NAMES) {

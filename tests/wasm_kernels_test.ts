@@ -6,6 +6,7 @@ import {
   simdFunctions,
   simdMatMulHandles,
   simdRmsprop,
+  simdSoftplusJet,
   TRIG_SIMD_LIMIT,
   useSimdKernels,
 } from "../lib/wasm_kernels.ts";
@@ -403,4 +404,49 @@ Deno.test("useSimdKernels: tf.concat on wasm equals tfjs's kernel on every axis,
     );
     tf.dispose([...parts, want, got]);
   }
+});
+
+Deno.test("simdSoftplusJet: one fused jet layer matches a float64 reference to float32 rounding", async () => {
+  await initBackend();
+  const rng = new Rng(15);
+  for (const [points, width, dim] of [[37, 8, 2], [16, 132, 3], [5, 4, 1]]) {
+    const rows = (dim + 2) * points;
+    const zs = uniform(rng, rows * width, -30, 30), bs = uniform(rng, width, -1, 1);
+    const z = tf.tensor2d(zs, [rows, width]), bias = tf.tensor1d(bs);
+    const fused = simdSoftplusJet(z, bias, { points, dim })!;
+    assert.deepEqual(fused.shape, [rows, width]);
+    const got = fused.dataSync();
+    // float64: σ(zv), σ'(zv)·∂z, σ'(zv)·Δz + σ''(zv)·Σ(∂z)², zv = z + b rounded as the kernel does
+    let worst = 0;
+    // errors relative to the size of the terms (a sum of terms of both signs keeps their rounding)
+    const check = (row: number, j: number, want: number, scale = Math.abs(want)) => {
+      const v = got[row * width + j];
+      worst = Math.max(worst, Math.abs(v - want) / Math.max(1, scale));
+    };
+    for (let i = 0; i < points; i++) {
+      for (let j = 0; j < width; j++) {
+        const zv = Math.fround(zs[i * width + j] + bs[j]);
+        const s = 1 / (1 + Math.exp(-zv)), s2 = s * (1 - s);
+        check(i, j, softplus64(zv));
+        let sq = 0;
+        for (let k = 1; k <= dim; k++) {
+          const g = zs[(k * points + i) * width + j];
+          check(k * points + i, j, g * s);
+          sq += g * g;
+        }
+        const zl = zs[((dim + 1) * points + i) * width + j];
+        check((dim + 1) * points + i, j, s * zl + s2 * sq, Math.abs(s * zl) + s2 * sq);
+      }
+    }
+    assert.ok(worst < 1e-6, `[${points}, ${width}, ${dim}]: ${worst}`);
+    tf.dispose([z, bias, fused]);
+  }
+  const odd = tf.zeros([8, 6]) as tf.Tensor2D;
+  assert.equal(simdSoftplusJet(odd, tf.zeros([6]), { points: 2, dim: 2 }), undefined);
+  useSimdKernels(false);
+  assert.equal(
+    simdSoftplusJet(tf.zeros([8, 4]) as tf.Tensor2D, tf.zeros([4]), { points: 2, dim: 2 }),
+    undefined,
+  );
+  useSimdKernels(true);
 });
