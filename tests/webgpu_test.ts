@@ -59,6 +59,18 @@ Deno.test({
 
 const matMulFixture = new URL("./fixtures/webgpu_matmul.ts", import.meta.url).pathname;
 
+/** Runs a fixture with only --allow-read, asserts it exits 0, and parses its last line as JSON. */
+async function fixtureJson(path: string, args: string[] = []) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--allow-read", path, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp" },
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+}
+
 for (const tiling of [undefined, { bm: 64, bn: 32, bk: 16, tm: 4, tn: 4 }]) {
   Deno.test({
     name: `useGpuMatMul: the tiled product matches float64 for all transposes and broadcasts (${
@@ -66,20 +78,7 @@ for (const tiling of [undefined, { bm: 64, bn: 32, bk: 16, tm: 4, tn: 4 }]) {
     })`,
     ignore: !adapter,
     fn: async () => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-prompt",
-          "--allow-read",
-          matMulFixture,
-          ...(tiling ? [JSON.stringify(tiling)] : []),
-        ],
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp" },
-      }).output();
-      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+      const r = await fixtureJson(matMulFixture, tiling ? [JSON.stringify(tiling)] : []);
       assert.equal(r.active, true);
       assert.equal(r.errors.length, 9);
       r.errors.forEach((e: number, i: number) =>
@@ -106,14 +105,7 @@ Deno.test({
   ignore: !adapter,
   fn: async () => {
     const fixture = new URL("./fixtures/webgpu_fused.ts", import.meta.url).pathname;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-prompt", "--allow-read", fixture],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", XDG_RUNTIME_DIR: "/tmp" },
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    const r = await fixtureJson(fixture);
     const close = (a: (number | null)[], b: (number | null)[]) =>
       a.forEach((x, i) =>
         assert.ok(x === b[i] || Math.abs(x! - b[i]!) < 1e-6, `entry ${i}: ${x} against ${b[i]}`)
