@@ -13,8 +13,11 @@ import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
 import {
   assertOutputIndex,
   type Jet,
+  type JetOptions,
   type Model,
   predictPoints,
+  type Pullback,
+  type PullbackOptions,
   type ReinitializeOptions,
 } from "./models.ts";
 import type { Rng } from "./random.ts";
@@ -133,14 +136,71 @@ export class EnvelopeModel implements Model {
     });
   }
 
-  /** Exact jet by the product rule. */
-  jet(x: Tensor2D): Jet {
+  /** Whether the base model has its own reverse pass ({@linkcode Model.reversePass}). */
+  get reversePass(): boolean {
+    return this.base.reversePass === true;
+  }
+
+  /**
+   * f = u·e with the reverse pass kept: the base model's for u (output gradient g·e) and, for
+   * trained scales, the envelope's ∂/∂log s = Σ_b g·u·∂e/∂log s (u held fixed).
+   */
+  applyWithPullback(
+    x: Tensor2D,
+    options: PullbackOptions = {},
+  ): { value: Tensor2D; pullback: Pullback } {
+    if (!this.base.applyWithPullback) {
+      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
+    }
+    const u = this.base.applyWithPullback(x, options);
+    const rows = options.rows ?? x.shape[0];
+    const kept = tf.tidy(() => {
+      const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+      const [alpha, gamma] = this.#coefficients();
+      const e = this.#value(r, alpha, gamma);
+      const value = tf.mul(u.value, e) as Tensor2D;
+      const part = (t: Tensor2D) =>
+        rows === t.shape[0] ? tf.clone(t) : tf.slice(t, [0, 0], [rows, -1]) as Tensor2D;
+      // Kept past any enclosing tidy, like the base model's own.
+      return { value, r: tf.keep(part(r)), e: tf.keep(part(e)), u: tf.keep(part(u.value)) };
+    });
+    u.value.dispose();
+    return { value: kept.value, pullback: this.#pullback(u.pullback, kept) };
+  }
+
+  #pullback(base: Pullback, kept: { r: Tensor2D; e: Tensor2D; u: Tensor2D }): Pullback {
+    const scaled = scaledPullback(base, kept.e);
+    return {
+      gradients: (g: Tensor2D) =>
+        tf.tidy(() => {
+          const grads = scaled.gradients(g);
+          if (this.variables.length === grads.length) return grads;
+          // The scales enter only through e: a small taped product with u held fixed.
+          const { grads: scale } = tf.variableGrads(() => {
+            const [alpha, gamma] = this.#coefficients();
+            const e = this.#value(kept.r, alpha, gamma);
+            return tf.sum(tf.mul(tf.mul(g, kept.u), e)) as tf.Scalar;
+          }, [this.logScales]);
+          return [...grads, scale[this.logScales.name]];
+        }),
+      dispose: () => {
+        scaled.dispose();
+        tf.dispose([kept.r, kept.u]);
+      },
+    };
+  }
+
+  /** Exact jet by the product rule; with `pullback`, also its reverse pass (see applyWithPullback). */
+  jet(x: Tensor2D, options: JetOptions = {}): Jet {
     if (!this.base.jet) {
       throw new RangeError(`Model ${this.base.kind} has no forward-mode jet to wrap`);
     }
-    return tf.tidy(() => {
+    if (options.pullback && !this.reversePass) {
+      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
+    }
+    const u = this.base.jet(x, options);
+    const out = tf.tidy(() => {
       const d = this.inputDim;
-      const u = this.base.jet!(x);
       const [alpha, gamma] = this.#coefficients();
       const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
       const e = this.#value(r, alpha, gamma);
@@ -156,8 +216,16 @@ export class EnvelopeModel implements Model {
         tf.add(tf.mul(u.lap, e), tf.mul(2, tf.sum(tf.mul(u.grad, grad_e), 0))),
         tf.mul(u.value, lap_e),
       ) as Tensor2D;
-      return { value, grad, lap };
+      if (!u.pullback) return { value, grad, lap };
+      // Kept past any enclosing tidy, like the base model's own.
+      const keep = (t: Tensor2D) => tf.keep(tf.clone(t));
+      return { value, grad, lap, r: keep(r), e: keep(e), u: keep(u.value) };
     });
+    tf.dispose([u.value, u.grad, u.lap]);
+    const { value, grad, lap } = out;
+    if (!u.pullback) return { value, grad, lap };
+    const kept = out as typeof out & { r: Tensor2D; e: Tensor2D; u: Tensor2D };
+    return { value, grad, lap, pullback: this.#pullback(u.pullback, kept) };
   }
 
   /** Evaluates points given as rows of numbers. */
@@ -197,6 +265,17 @@ export class EnvelopeModel implements Model {
     this.base.dispose();
     this.logScales.dispose();
   }
+}
+
+/** The reverse pass of u·m for a fixed factor m (kept by the caller, freed here) and u's own. */
+function scaledPullback(base: Pullback, factor: Tensor2D): Pullback {
+  return {
+    gradients: (g) => tf.tidy(() => base.gradients(tf.mul(g, factor) as Tensor2D)),
+    dispose: () => {
+      base.dispose();
+      factor.dispose();
+    },
+  };
 }
 
 /** The base model's {@linkcode Model.reinitializeOutput}, or a clear error when it has none. */
@@ -290,14 +369,44 @@ export class BoxMaskModel implements Model {
     });
   }
 
-  /** Exact jet: ∂_k m = q'_k Π_{j≠k} q_j, Δm = Σ_k q''_k Π_{j≠k} q_j. */
-  jet(x: Tensor2D): Jet {
+  /** Whether the base model has its own reverse pass ({@linkcode Model.reversePass}). */
+  get reversePass(): boolean {
+    return this.base.reversePass === true;
+  }
+
+  /** f = u·m with the reverse pass kept: the base model's, for the output gradient g·m. */
+  applyWithPullback(
+    x: Tensor2D,
+    options: PullbackOptions = {},
+  ): { value: Tensor2D; pullback: Pullback } {
+    if (!this.base.applyWithPullback) {
+      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
+    }
+    const u = this.base.applyWithPullback(x, options);
+    const rows = options.rows ?? x.shape[0];
+    const [value, mask] = tf.tidy(() => {
+      const { q } = this.#factors(x);
+      const m = q.reduce((a, b) => tf.mul(a, b)) as Tensor2D;
+      return [
+        tf.mul(u.value, m) as Tensor2D,
+        tf.keep(rows === x.shape[0] ? m : tf.slice(m, [0, 0], [rows, -1]) as Tensor2D),
+      ];
+    });
+    u.value.dispose();
+    return { value, pullback: scaledPullback(u.pullback, mask) };
+  }
+
+  /** Exact jet: ∂_k m = q'_k Π_{j≠k} q_j, Δm = Σ_k q''_k Π_{j≠k} q_j; with `pullback`, its reverse pass. */
+  jet(x: Tensor2D, options: JetOptions = {}): Jet {
     if (!this.base.jet) {
       throw new RangeError(`Model ${this.base.kind} has no forward-mode jet to wrap`);
     }
-    return tf.tidy(() => {
+    if (options.pullback && !this.reversePass) {
+      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
+    }
+    const u = this.base.jet(x, options);
+    const out = tf.tidy(() => {
       const d = this.inputDim;
-      const u = this.base.jet!(x);
       const { q, dq, d2q } = this.#factors(x);
       const others = (k: number) =>
         q.reduce((acc: Tensor, t, j) => (j === k ? acc : tf.mul(acc, t)), tf.onesLike(q[0]));
@@ -314,8 +423,14 @@ export class BoxMaskModel implements Model {
           tf.add(tf.mul(u.lap, m), tf.mul(2, tf.sum(tf.mul(u.grad, gradM), 0))),
           tf.mul(u.value, lm),
         ) as Tensor2D,
-      };
+        // Kept past any enclosing tidy, like the base model's own.
+        ...(u.pullback ? { mask: tf.keep(m as Tensor2D) } : {}),
+      } as { value: Tensor2D; grad: Tensor3D; lap: Tensor2D; mask?: Tensor2D };
     });
+    tf.dispose([u.value, u.grad, u.lap]);
+    const { value, grad, lap, mask } = out;
+    if (!u.pullback) return { value, grad, lap };
+    return { value, grad, lap, pullback: scaledPullback(u.pullback, mask!) };
   }
 
   /** Evaluates points given as rows of numbers. */

@@ -23,8 +23,16 @@ export function swapLastAxes(x: Tensor): Tensor {
 /**
  * The product op(a)·op(b), op a transpose where asked: with the matMul's own flags on a GPU and
  * where the vectorised WASM kernel reads a transposed A through strides, with an explicit transpose
- * followed by a flag-free matMul elsewhere.
+ * followed by a flag-free matMul elsewhere. Reverse passes written by hand use it too.
  */
+export function transposedProduct(
+  a: Tensor,
+  b: Tensor,
+  options: { transposeA?: boolean; transposeB?: boolean },
+): Tensor {
+  return product(a, b, options.transposeA ?? false, options.transposeB ?? false);
+}
+
 function product(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Tensor {
   if (
     prefersBatchedKernels() ||

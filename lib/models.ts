@@ -10,7 +10,8 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from "./types.ts"
 import { type Activation, activation } from "./activations.ts";
 import type { Rng } from "./random.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
-import { simdSoftplusJet } from "./wasm_kernels.ts";
+import { simdSoftplusJet, simdSoftplusJetWithSlope } from "./wasm_kernels.ts";
+import { transposedProduct } from "./gradients.ts";
 
 /**
  * Value, input gradient and input Laplacian of a model's L outputs at B points in d dimensions:
@@ -23,6 +24,32 @@ export interface Jet {
   grad: Tensor3D;
   /** Δf(x_b), B×L. */
   lap: Tensor2D;
+  /** The reverse pass of `value`, where asked for ({@linkcode JetOptions}). */
+  pullback?: Pullback;
+}
+
+/**
+ * The reverse pass of one forward evaluation, from what that evaluation kept: for an output gradient
+ * g [B, L] at its points, the θ-gradients of Σ_b,l g_bl·f_l(x_b) — the vector-Jacobian product Jᵀg
+ * that tfjs's tape gives, without evaluating f a second time.
+ */
+export interface Pullback {
+  /** Gradients aligned with the model's `variables`; the caller owns them. */
+  gradients(g: Tensor2D): Tensor[];
+  /** Frees what the evaluation kept (idempotent). */
+  dispose(): void;
+}
+
+/** Options of {@linkcode Model.jet}. */
+export interface JetOptions {
+  /** Keep what a reverse pass through the value rows needs and return it as `Jet.pullback`. */
+  pullback?: boolean;
+}
+
+/** Options of {@linkcode Model.applyWithPullback}. */
+export interface PullbackOptions {
+  /** The reverse pass covers the first `rows` points only (default: all of them). */
+  rows?: number;
 }
 
 /** A trainable map from a batch of inputs to a B×L matrix of mode values. */
@@ -43,8 +70,21 @@ export interface Model {
   predict(inputs: number[][] | number[]): number[][];
   /** Frees the variables. */
   dispose(): void;
-  /** Exact forward-mode jet (value, gradient, Laplacian) in the input, where the model has one. */
-  jet?(x: Tensor2D): Jet;
+  /**
+   * Exact forward-mode jet (value, gradient, Laplacian) in the input, where the model has one; with
+   * `pullback` (models with `reversePass`), also the reverse pass of its value rows.
+   */
+  jet?(x: Tensor2D, options?: JetOptions): Jet;
+  /**
+   * Whether the model has its own reverse pass: `applyWithPullback`, and `jet` (where it has one)
+   * with the `pullback` option.
+   */
+  readonly reversePass?: boolean;
+  /** The forward pass with its reverse pass kept (models with `reversePass`). */
+  applyWithPullback?(
+    x: Tensor2D,
+    options?: PullbackOptions,
+  ): { value: Tensor2D; pullback: Pullback };
   /** False when tfjs's nested gradients are known to be wrong for this model (e.g. tanh). */
   readonly secondOrderAutodiffSafe?: boolean;
   /**
@@ -361,21 +401,87 @@ export class Mlp implements Model {
    * linear layers act on all rows (bias on the value rows only), and an activation a = σ(z) maps
    * ∂a = σ'(z) ∂z and Δa = σ'(z) Δz + σ''(z) Σ_k (∂_k z)².
    */
-  jet(x: Tensor2D): Jet {
+  jet(x: Tensor2D, options: JetOptions = {}): Jet {
+    this.#checkInput(x);
+    if (!options.pullback) {
+      // tidy keeps the returned tensors; Jet is a fixed-key record of them.
+      return tf.tidy(() => this.#jetAll(x) as unknown as tf.TensorContainer) as unknown as Jet;
+    }
+    const trace = new MlpTrace();
+    try {
+      const jet = tf.tidy(() =>
+        this.#jetAll(x, trace) as unknown as tf.TensorContainer
+      ) as unknown as Jet;
+      return { ...jet, pullback: this.#pullback(trace) };
+    } catch (e) {
+      trace.dispose();
+      throw e;
+    }
+  }
+
+  /** Disjoint and shared MLPs have their own reverse pass ({@linkcode Model.applyWithPullback}). */
+  get reversePass(): boolean {
+    return true;
+  }
+
+  /**
+   * The forward pass, keeping for the first `rows` points (default all) each layer's input and
+   * activation slope, so that {@linkcode Pullback.gradients} needs no second evaluation: per layer
+   * ∂W = aᵀ∂z, ∂b = Σ_rows ∂z and ∂a = ∂z·Wᵀ, then ∂z = ∂a ⊙ σ'(z) below.
+   */
+  applyWithPullback(
+    x: Tensor2D,
+    options: PullbackOptions = {},
+  ): { value: Tensor2D; pullback: Pullback } {
+    this.#checkInput(x);
+    const rows = options.rows ?? x.shape[0];
+    if (!Number.isInteger(rows) || rows < 1 || rows > x.shape[0]) {
+      throw new RangeError(
+        `Invalid reverse-pass rows ${rows}: it must be an integer from 1 to ${x.shape[0]}`,
+      );
+    }
+    const trace = new MlpTrace();
+    try {
+      const value = tf.tidy(() => {
+        const a = this.features(x);
+        const chunks = this.#chunks(this.#modeChunk(x.shape[0], 1));
+        trace.start(chunks, tf.keep(rowBlock(a, rows)), chunks.length > 1);
+        const parts = chunks.map((c, i) => {
+          let h: Tensor2D = a;
+          const n = c.weights.length;
+          for (let k = 0; k < n; k++) {
+            if (k > 0) trace.chunks[i].inputs.push(tf.keep(rowBlock(h, rows)));
+            const z = tf.add(this.#linearWith(c.weights[k], k, h), c.biases[k]) as Tensor2D;
+            if (k === n - 1) return z;
+            trace.chunks[i].slopes.push(tf.keep(this.act.d1(rowBlock(z, rows)) as Tensor2D));
+            h = this.act.fn(z) as Tensor2D;
+          }
+          return h;
+        });
+        return parts.length === 1 ? parts[0] : tf.concat(parts, 1) as Tensor2D;
+      });
+      return { value, pullback: this.#pullback(trace) };
+    } catch (e) {
+      trace.dispose();
+      throw e;
+    }
+  }
+
+  #checkInput(x: Tensor2D): void {
     if (x.rank !== 2 || x.shape[1] !== this.inputDim) {
       throw new RangeError(
         `Mismatched input shape [${x.shape.join(", ")}]: expected [B, ${this.inputDim}]`,
       );
     }
-    // tidy keeps the returned tensors; Jet is a fixed-key record of them.
-    return tf.tidy(() => this.#jetAll(x) as unknown as tf.TensorContainer) as unknown as Jet;
   }
 
-  #jetAll(x: Tensor2D): Jet {
+  #jetAll(x: Tensor2D, trace?: MlpTrace): Jet {
     const rows = this.featureJet(x);
     const B = x.shape[0];
-    const parts = this.#chunks(this.#modeChunk(B, this.inputDim + 2)).map((c) =>
-      this.#jetLayers(rows, c.weights, c.biases, B)
+    const chunks = this.#chunks(this.#modeChunk(B, this.inputDim + 2));
+    trace?.start(chunks, tf.keep(rowBlock(rows, B)), chunks.length > 1);
+    const parts = chunks.map((c, i) =>
+      this.#jetLayers(rows, c.weights, c.biases, B, trace?.chunks[i])
     );
     if (parts.length === 1) return parts[0];
     return {
@@ -394,18 +500,33 @@ export class Mlp implements Model {
   }
 
   /** The jet through the layers given (a chunk of groups, or all of them). */
-  #jetLayers(rows: Tensor2D, weights: Tensor[], biases: Tensor[], B: number): Jet {
+  #jetLayers(
+    rows: Tensor2D,
+    weights: Tensor[],
+    biases: Tensor[],
+    B: number,
+    trace?: ChunkTrace,
+  ): Jet {
     const d = this.inputDim, n = weights.length;
     for (let k = 0; k < n; k++) {
+      if (k > 0) trace?.inputs.push(tf.keep(rowBlock(rows, B)));
       const z = this.#linearWith(weights[k], k, rows);
       const w = z.shape[1];
       // On WASM one softplus layer of the jet is one fused kernel (lib/wasm_kernels.ts).
+      const shape = { points: B, dim: d };
       const fused = k < n - 1 && this.act.name === "softplus"
-        ? simdSoftplusJet(z, biases[k], { points: B, dim: d })
+        ? (trace
+          ? simdSoftplusJetWithSlope(z, biases[k], shape)
+          : simdSoftplusJet(z, biases[k], shape))
         : undefined;
       if (fused) {
         tf.dispose([z, ...(k > 0 ? [rows] : [])]);
-        rows = fused;
+        if (Array.isArray(fused)) {
+          trace!.slopes.push(tf.keep(fused[1]));
+          rows = fused[0];
+        } else {
+          rows = fused;
+        }
         continue;
       }
       const zv = tf.add(tf.slice(z, [0, 0], [B, w]), biases[k]) as Tensor2D;
@@ -419,12 +540,78 @@ export class Mlp implements Model {
         const av = this.act.fn(zv);
         const ag = tf.reshape(tf.mul(zg, s1), [d * B, w]);
         const al = tf.add(tf.mul(s1, zl), tf.mul(s2, tf.sum(tf.square(zg), 0)));
-        return tf.concat([av, ag, al], 0) as Tensor2D;
+        return { rows: tf.concat([av, ag, al], 0) as Tensor2D, slope: s1 as Tensor2D };
       });
+      if (trace) trace.slopes.push(tf.keep(next.slope));
+      else next.slope.dispose();
       tf.dispose([z, zv, zg, zl, ...(k > 0 ? [rows] : [])]);
-      rows = next;
+      rows = next.rows;
     }
     throw new Error("Unreachable: an Mlp has at least one layer");
+  }
+
+  /** The reverse pass of a traced evaluation (see {@linkcode Mlp.applyWithPullback}). */
+  #pullback(trace: MlpTrace): Pullback {
+    return {
+      gradients: (g: Tensor2D) => tf.tidy(() => this.#reverse(trace, g)),
+      dispose: () => trace.dispose(),
+    };
+  }
+
+  #reverse(trace: MlpTrace, g: Tensor2D): Tensor[] {
+    const n = this.weights.length, chunks = trace.chunks;
+    const perChunk = chunks.map((c) => c.biases[n - 1].size);
+    const outs = chunks.length === 1 ? [g] : tf.split(g, perChunk, 1) as Tensor2D[];
+    // Layers n−1 … 1 chunk by chunk; the first layer's weight gradient as one product for all.
+    const grads: Tensor[][] = chunks.map(() => new Array(2 * n));
+    const dz0 = chunks.map((c, i) => {
+      let dz = outs[i];
+      for (let k = n - 1; k > 0; k--) {
+        grads[i][2 * k] = this.#weightGradient(c.weights[k], k, c.inputs[k - 1], dz);
+        grads[i][2 * k + 1] = tf.sum(dz, 0);
+        dz = tf.mul(this.#inputGradient(c.weights[k], k, dz), c.slopes[k - 1]) as Tensor2D;
+      }
+      return dz;
+    });
+    const dz = dz0.length === 1 ? dz0[0] : tf.concat(dz0, 1) as Tensor2D;
+    const result: Tensor[] = [
+      transposedProduct(trace.features!, dz, { transposeA: true }),
+      tf.sum(dz, 0),
+    ];
+    for (let j = 2; j < 2 * n; j++) {
+      result.push(chunks.length === 1 ? grads[0][j] : tf.concat(grads.map((p) => p[j]), 0));
+    }
+    return result;
+  }
+
+  /** ∂W of layer k ≥ 1 (a chunk's weights w) from its input rows a and output gradient dz. */
+  #weightGradient(w: Tensor, k: number, a: Tensor2D, dz: Tensor2D): Tensor {
+    if (k === 0 || w.rank === 2) return transposedProduct(a, dz, { transposeA: true });
+    const G = w.shape[0]!;
+    if (G === 1) return tf.reshape(transposedProduct(a, dz, { transposeA: true }), w.shape);
+    if (prefersBatchedKernels()) {
+      return tf.matMul(groupMajor(a, G), groupMajor(dz, G), true, false);
+    }
+    const as = tf.split(a, G, 1), dzs = tf.split(dz, G, 1);
+    return tf.stack(as.map((ag, i) => transposedProduct(ag, dzs[i], { transposeA: true })));
+  }
+
+  /** ∂a = ∂z·Wᵀ of layer k ≥ 1, group by group. */
+  #inputGradient(w: Tensor, k: number, dz: Tensor2D): Tensor2D {
+    if (w.rank === 2) return transposedProduct(dz, w, { transposeB: true }) as Tensor2D;
+    const [G, h, h2] = w.shape as [number, number, number];
+    if (G === 1) {
+      return transposedProduct(dz, tf.reshape(w, [h, h2]), { transposeB: true }) as Tensor2D;
+    }
+    if (prefersBatchedKernels()) {
+      const da = tf.matMul(groupMajor(dz, G), w as Tensor3D, false, true);
+      return tf.reshape(tf.transpose(da, [1, 0, 2]), [dz.shape[0], G * h]) as Tensor2D;
+    }
+    const mats = tf.unstack(w), parts = tf.split(dz, G, 1);
+    return tf.concat(
+      parts.map((p, i) => transposedProduct(p, mats[i], { transposeB: true })),
+      1,
+    ) as Tensor2D;
   }
 
   /** The stacked rows [value; ∂₁; …; ∂_d; Δ] of the features at x. */
@@ -545,6 +732,57 @@ export class Mlp implements Model {
  */
 export function gatherRows(table: Tensor2D, idx: Tensor1D): Tensor2D {
   return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(idx, table.shape[0]), "float32"), table));
+}
+
+/** What a traced evaluation of one mode chunk keeps: each layer's input rows and slopes. */
+interface ChunkTrace {
+  /** The chunk's weights and biases (the variables themselves, or kept split parts). */
+  weights: Tensor[];
+  biases: Tensor[];
+  /** Inputs of layers 1 … n−1 (value rows). */
+  inputs: Tensor2D[];
+  /** σ'(z) of layers 0 … n−2 (value rows). */
+  slopes: Tensor2D[];
+}
+
+/** The tensors an {@linkcode Mlp} keeps for its reverse pass, freed together. */
+class MlpTrace {
+  chunks: ChunkTrace[] = [];
+  /** The first layer's input rows (features), shared by every chunk. */
+  features: Tensor2D | null = null;
+  #owned: Tensor[] = [];
+
+  start(
+    chunks: { weights: Tensor[]; biases: Tensor[] }[],
+    features: Tensor2D,
+    splitParts: boolean,
+  ): void {
+    this.features = features;
+    this.#owned.push(features);
+    for (const c of chunks) {
+      // Split parts are made in the caller's tidy; the variables themselves are not ours to free.
+      if (splitParts) this.#owned.push(...c.weights.map(tf.keep), ...c.biases.map(tf.keep));
+      this.chunks.push({ weights: c.weights, biases: c.biases, inputs: [], slopes: [] });
+    }
+  }
+
+  dispose(): void {
+    tf.dispose([...this.#owned, ...this.chunks.flatMap((c) => [...c.inputs, ...c.slopes])]);
+    this.#owned = [];
+    this.chunks = [];
+    this.features = null;
+  }
+}
+
+/** The first `rows` rows of x (x itself when that is all of them). */
+function rowBlock(x: Tensor2D, rows: number): Tensor2D {
+  return rows === x.shape[0] ? tf.clone(x) : tf.slice(x, [0, 0], [rows, -1]) as Tensor2D;
+}
+
+/** [B, G·h] (group after group) as [G, B, h]. */
+function groupMajor(x: Tensor2D, G: number): Tensor3D {
+  const [B, w] = x.shape;
+  return tf.transpose(tf.reshape(x, [B, G, w / G]), [1, 0, 2]) as Tensor3D;
 }
 
 /** |x| per row as [B, 1], kept off zero so that x/|x| stays finite at the origin. */

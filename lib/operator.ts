@@ -6,7 +6,7 @@
  * @module
  */
 import type { Tensor, Tensor2D } from "./types.ts";
-import type { Model } from "./models.ts";
+import type { Model, Pullback } from "./models.ts";
 import type { Rng } from "./random.ts";
 
 /** A batch of model inputs: `x` for f, and `y` for g (SVD: independent; CDK: paired with `x`). */
@@ -32,6 +32,12 @@ export interface EigenEvaluation {
   f: Tensor2D;
   /** (Tf)(x_b), B×L. */
   tf: Tensor2D;
+}
+
+/** f and Tf at a batch with the reverse pass of the trained f ({@linkcode Pullback}). */
+export interface PulledEvaluation extends EigenEvaluation {
+  /** θ-gradients of Σ g·f for an output gradient g of f. */
+  pullback: Pullback;
 }
 
 /** f, Tg, g, T*f at a batch (SVD). */
@@ -61,6 +67,12 @@ export interface EigenOperator {
    * model represents something else (e.g. ψ, with f = ψ/√p) maps it here.
    */
   trainedOutput?(model: Model, batch: OperatorBatch): Tensor2D;
+  /**
+   * f and Tf at the batch with the reverse pass of the trained f kept (`trainedOutput`'s gradient,
+   * without a second evaluation), where the operator and the model support it (the model has
+   * `reversePass`); null where they do not. The caller disposes f, tf and the pullback.
+   */
+  evaluateWithPullback?(model: Model, batch: OperatorBatch): PulledEvaluation | null;
   /** Sets the shift s of T = A + s·I, for operators trained with a shift schedule. */
   setShift?(shift: number): void;
 }

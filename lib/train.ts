@@ -27,7 +27,7 @@ import {
   resetOptimizerEntries,
 } from "./optimizers.ts";
 import { ProgressReporter } from "./progress.ts";
-import { stepsPerReadback } from "./kernel_layout.ts";
+import { prefersBatchedKernels, stepsPerReadback } from "./kernel_layout.ts";
 import { Rng } from "./random.ts";
 
 /** What to train: an EVD operator with one model, or an SVD/CDK operator with f and g. */
@@ -81,6 +81,13 @@ export interface TrainOptions {
   progress?: boolean;
   /** Computes each step's gradients elsewhere (e.g. data-parallel Workers); default in-process. */
   gradientSource?: GradientSource;
+  /**
+   * θ-gradients from the model's own reverse pass, kept by the operator's evaluation, where both
+   * have one ({@linkcode EigenOperator.evaluateWithPullback}); false: tfjs's tape through a second
+   * evaluation of f. Default true, except on a GPU (WebGPU), where the tape's batched layout stays
+   * until the own pass is timed there.
+   */
+  modelReversePass?: boolean;
   /** Re-initialise dead modes during training (disjoint models); default off. */
   revive?: ReviveOptions;
   /** Move the operator's shift during training (operators with `setShift`); default off. */
@@ -500,8 +507,23 @@ export class Trainer {
    * The caller owns (and disposes) every returned tensor; the batch is not disposed.
    */
   computeGradients(batch: OperatorBatch): BatchGradients {
-    const out = this.#outputGradients(batch);
     const p = this.problem;
+    const own = this.options.modelReversePass ?? !prefersBatchedKernels();
+    if (own && "model" in p && p.model.reversePass && p.operator.evaluateWithPullback) {
+      const e = p.operator.evaluateWithPullback(p.model, batch);
+      if (e) {
+        try {
+          return tf.tidy(() => {
+            const r = this.loss.evd(e.f, e.tf);
+            return { grads: e.pullback.gradients(r.grad), loss: r.loss, norms: r.norms };
+          });
+        } finally {
+          tf.dispose([e.f, e.tf]);
+          e.pullback.dispose();
+        }
+      }
+    }
+    const out = this.#outputGradients(batch);
     const { value, grads } = tf.variableGrads(() => {
       if ("model" in p) {
         const f = p.operator.trainedOutput

@@ -156,6 +156,14 @@ export const Op = {
   f32x4Pmax: simd(0xeb),
   i32x4TruncSatF32x4S: simd(0xf8),
   f32x4ConvertI32x4S: simd(0xfa),
+  /**
+   * `i8x16.shuffle` of the two vectors a, b on the stack by 32-bit lanes: lane i of the result is
+   * lane `lanes[i]` of a (0–3) or of b (4–7).
+   */
+  f32x4Shuffle: (lanes: number[]): number[] => [
+    ...simd(0x0d),
+    ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+  ],
 } as const;
 
 /**

@@ -268,7 +268,7 @@ function softplusFunction(): WasmFunction {
 }
 
 /**
- * `softplusJet(z, bias, out, points, rowBytes, dim)`: one hidden layer of the forward-mode jet for
+ * `softplusJet(z, bias, out, points, rowBytes, dim, slope)`: one hidden layer of the forward-mode jet for
  * softplus (see `Mlp.jet`). z holds the linear layer's rows [value; ∂₁; …; ∂_d; Δ], each block of
  * `points` rows of `rowBytes` (a multiple of 16); out gets [σ(z + b); σ'·∂_k z; σ'·Δz + σ''·Σ_k (∂_k z)²]
  * with σ = softplus, σ' = s = 1/(1 + e^(−z)) and σ'' = s·(1 − s), taken as e^(−|z|)/(1 + e^(−|z|))²
@@ -276,12 +276,12 @@ function softplusFunction(): WasmFunction {
  * with e^(−|z|) shared by softplus and the sigmoid.
  */
 function softplusJetFunction(): WasmFunction {
-  const [Z, BIAS, OUT, B, W4, D] = [0, 1, 2, 3, 4, 5];
-  const [I, J, K, OFF, ROW, BLOCK, D1] = [6, 7, 8, 9, 10, 11, 12];
-  const [ZV, S, S2, SQ, G] = [13, 14, 15, 16, 17];
-  const temps = [18, 19, 20, 21, 22, 23, 24, 25];
+  const [Z, BIAS, OUT, B, W4, D, SLOPE] = [0, 1, 2, 3, 4, 5, 6];
+  const [I, J, K, OFF, ROW, BLOCK, D1] = [7, 8, 9, 10, 11, 12, 13];
+  const [ZV, S, S2, SQ, G] = [14, 15, 16, 17, 18];
+  const temps = [19, 20, 21, 22, 23, 24, 25, 26];
   const U = temps[5];
-  const k = new ConstantPool(26);
+  const k = new ConstantPool(27);
   const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
   const inner = [
     ...get(ROW),
@@ -315,6 +315,15 @@ function softplusJetFunction(): WasmFunction {
     ...Op.f32x4Ge,
     ...Op.v128Bitselect,
     ...set(S),
+    // the slope σ' of the value rows, kept for a reverse pass where asked (slope ≠ 0)
+    ...Op.block,
+    ...get(SLOPE),
+    ...Op.i32Eqz,
+    ...Op.brIf(0),
+    ...at(SLOPE, OFF),
+    ...get(S),
+    ...Op.v128Store(),
+    ...Op.end,
     ...get(S2),
     ...get(G),
     ...Op.f32x4Mul,
@@ -395,7 +404,7 @@ function softplusJetFunction(): WasmFunction {
   ];
   return {
     name: "softplusJet",
-    params: ["i32", "i32", "i32", "i32", "i32", "i32"],
+    params: ["i32", "i32", "i32", "i32", "i32", "i32", "i32"],
     results: [],
     locals: [
       ...Array<ValueType>(7).fill("i32"),
@@ -736,10 +745,11 @@ export interface SimdFunctions {
   ): void;
   /**
    * One softplus layer of the forward-mode jet: z's rows [value; ∂₁…∂_d; Δ] (blocks of `points`
-   * rows of `width` floats, width % 4 = 0) plus `bias` → out's rows [σ; σ'∂_k; σ'Δ + σ''Σ∂_k²].
+   * rows of `width` floats, width % 4 = 0) plus `bias` → out's rows [σ; σ'∂_k; σ'Δ + σ''Σ∂_k²],
+   * and where `at.slope` is given, σ' of the value rows there (`points` rows, for a reverse pass).
    */
   softplusJet(
-    at: { z: number; bias: number; out: number },
+    at: { z: number; bias: number; out: number; slope?: number },
     shape: { points: number; width: number; dim: number },
   ): void;
   /** EMA on `n` floats: shadow' = shadow·d + θ·(1 − d), rounded like tfjs's chain of kernels. */
@@ -862,7 +872,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       if (width % 4 !== 0) {
         throw new RangeError(`Invalid softplusJet width ${width}: it must be a multiple of 4`);
       }
-      exports.softplusJet(at.z, at.bias, at.out, points, 4 * width, dim);
+      exports.softplusJet(at.z, at.bias, at.out, points, 4 * width, dim, at.slope ?? 0);
     },
     ema: (at, n, { decay }) => {
       const [d, omd] = [f(decay), f(1 - decay)];
@@ -1031,15 +1041,20 @@ const SOFTPLUS_JET_CONFIG: tf.KernelConfig = {
   backendName: "wasm",
   kernelFunc: (args) => {
     const { z, bias } = args.inputs as Record<"z" | "bias", tf.TensorInfo>;
-    const { points, dim } = args.attrs as unknown as { points: number; dim: number };
+    const { points, dim, slope } = args.attrs as unknown as {
+      points: number;
+      dim: number;
+      slope: boolean;
+    };
     const backend = args.backend as unknown as WasmBackendLike;
     const out = backend.makeOutput(z.shape, "float32");
+    const slopes = slope ? backend.makeOutput([points, z.shape[1]], "float32") : undefined;
     const at = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
     stateFor(backend).simd.softplusJet(
-      { z: at(z), bias: at(bias), out: at(out) },
+      { z: at(z), bias: at(bias), out: at(out), slope: slopes && at(slopes) },
       { points, width: z.shape[1], dim },
     );
-    return out;
+    return slopes ? [out, slopes] : out;
   },
 };
 
@@ -1054,17 +1069,39 @@ export function simdSoftplusJet(
   bias: tf.Tensor,
   shape: { points: number; dim: number },
 ): tf.Tensor2D | undefined {
+  return softplusJetKernel(z, bias, { ...shape, slope: false }) as tf.Tensor2D | undefined;
+}
+
+/**
+ * {@linkcode simdSoftplusJet} that also returns the slope σ'(z + b) of the value rows
+ * ([points, width]), which a reverse pass through the layer needs: [rows, slope].
+ */
+export function simdSoftplusJetWithSlope(
+  z: tf.Tensor2D,
+  bias: tf.Tensor,
+  shape: { points: number; dim: number },
+): [tf.Tensor2D, tf.Tensor2D] | undefined {
+  return softplusJetKernel(z, bias, { ...shape, slope: true }) as
+    | [tf.Tensor2D, tf.Tensor2D]
+    | undefined;
+}
+
+function softplusJetKernel(
+  z: tf.Tensor2D,
+  bias: tf.Tensor,
+  attrs: { points: number; dim: number; slope: boolean },
+): tf.Tensor | tf.Tensor[] | undefined {
   if (originals.size === 0 || tf.getBackend() !== "wasm") return undefined;
   const [rows, width] = z.shape;
   if (
-    width % 4 !== 0 || rows !== (shape.dim + 2) * shape.points || bias.size !== width ||
+    width % 4 !== 0 || rows !== (attrs.dim + 2) * attrs.points || bias.size !== width ||
     z.dtype !== "float32" || bias.dtype !== "float32"
   ) return undefined;
   return tf.engine().runKernel(
     SOFTPLUS_JET_KERNEL,
     { z, bias },
-    shape as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor2D;
+    attrs as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor | tf.Tensor[];
 }
 
 /**

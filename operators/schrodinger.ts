@@ -21,8 +21,13 @@ import {
   type SamplingMethod,
 } from "../lib/densities.ts";
 import { eigenReport, type SpectralReport } from "../lib/evaluate.ts";
-import type { Jet, Model } from "../lib/models.ts";
-import type { EigenEvaluation, EigenOperator, OperatorBatch } from "../lib/operator.ts";
+import type { Jet, JetOptions, Model, Pullback } from "../lib/models.ts";
+import type {
+  EigenEvaluation,
+  EigenOperator,
+  OperatorBatch,
+  PulledEvaluation,
+} from "../lib/operator.ts";
 import type { Rng } from "../lib/random.ts";
 
 /** How the Laplacian is computed. */
@@ -319,31 +324,79 @@ export class SchrodingerOperator implements EigenOperator {
   /** f and Tf at the batch (untaped). */
   evaluate(model: Model, batch: OperatorBatch): EigenEvaluation {
     return tf.tidy(() => {
-      const data = batch.data!;
-      const x = batch.x as Tensor2D;
-      const psiModel = this.representation === "psi";
-      let f: Tensor2D, kin: Tensor2D;
-      if (this.kinetic === "fd") {
-        [f, kin] = this.#fdKinetic(model, x, data.fdPoints as Tensor2D, data.fdSqrtP as Tensor2D);
-      } else {
-        const jet = this.kinetic === "forward" ? forwardJet(model, x) : autodiffJet(model, x);
-        f = jet.value;
-        if (psiModel) {
-          kin = jet.lap;
-        } else {
-          const drift = tf.sum(tf.mul(data.g, jet.grad), 0);
-          kin = tf.add(tf.add(jet.lap, tf.mul(2, drift)), tf.mul(data.q, f)) as Tensor2D;
-        }
-      }
-      // In the psi representation f and kin above are ψ and Δψ; the loss sees them divided by √p.
-      const hf = tf.sub(kin, tf.mul(data.v, f));
-      let tfx = tf.mul(tf.add(tf.mul(hf, this.scale), tf.mul(f, this.shift)), data.mask);
-      if (psiModel) {
-        f = tf.mul(f, data.invSqrtP) as Tensor2D;
-        tfx = tf.mul(tfx, data.invSqrtP);
-      }
-      return { f, tf: tfx as Tensor2D };
+      const { f, tf: tfx } = this.#evaluate(model, batch, false);
+      return { f, tf: tfx };
     });
+  }
+
+  /**
+   * f and Tf with the reverse pass of the trained f kept: the Laplacian's own evaluation at x (the
+   * jet's value rows, or the centre points of the finite differences) serves the gradient too.
+   * Null where the model has no reverse pass of its own or the kinetic term is `autodiff`.
+   */
+  evaluateWithPullback(model: Model, batch: OperatorBatch): PulledEvaluation | null {
+    if (!model.reversePass || this.kinetic === "autodiff") return null;
+    let pullback: Pullback | undefined;
+    try {
+      const out = tf.tidy(() => {
+        const e = this.#evaluate(model, batch, true);
+        pullback = e.pullback;
+        return { f: e.f, tf: e.tf };
+      });
+      const inner = pullback!;
+      const invSqrtP = batch.data!.invSqrtP;
+      // In the psi representation the trained f is the model's output divided by √p.
+      const scaled: Pullback = this.representation === "psi"
+        ? {
+          gradients: (g) => tf.tidy(() => inner.gradients(tf.mul(g, invSqrtP) as Tensor2D)),
+          dispose: () => inner.dispose(),
+        }
+        : inner;
+      return { ...out, pullback: scaled };
+    } catch (e) {
+      pullback?.dispose();
+      throw e;
+    }
+  }
+
+  #evaluate(
+    model: Model,
+    batch: OperatorBatch,
+    reverse: boolean,
+  ): EigenEvaluation & { pullback?: Pullback } {
+    const data = batch.data!;
+    const x = batch.x as Tensor2D;
+    const psiModel = this.representation === "psi";
+    let f: Tensor2D, kin: Tensor2D, pullback: Pullback | undefined;
+    if (this.kinetic === "fd") {
+      [f, kin, pullback] = this.#fdKinetic(
+        model,
+        x,
+        data.fdPoints as Tensor2D,
+        data.fdSqrtP as Tensor2D,
+        reverse,
+      );
+    } else {
+      const jet = this.kinetic === "forward"
+        ? forwardJet(model, x, { pullback: reverse })
+        : autodiffJet(model, x);
+      pullback = jet.pullback;
+      f = jet.value;
+      if (psiModel) {
+        kin = jet.lap;
+      } else {
+        const drift = tf.sum(tf.mul(data.g, jet.grad), 0);
+        kin = tf.add(tf.add(jet.lap, tf.mul(2, drift)), tf.mul(data.q, f)) as Tensor2D;
+      }
+    }
+    // In the psi representation f and kin above are ψ and Δψ; the loss sees them divided by √p.
+    const hf = tf.sub(kin, tf.mul(data.v, f));
+    let tfx = tf.mul(tf.add(tf.mul(hf, this.scale), tf.mul(f, this.shift)), data.mask);
+    if (psiModel) {
+      f = tf.mul(f, data.invSqrtP) as Tensor2D;
+      tfx = tf.mul(tfx, data.invSqrtP);
+    }
+    return { f, tf: tfx as Tensor2D, pullback };
   }
 
   /** f on the gradient tape: the model itself, or ψ/√p in the psi representation. */
@@ -352,15 +405,23 @@ export class SchrodingerOperator implements EigenOperator {
     return tf.tidy(() => tf.mul(model.apply(batch.x), batch.data!.invSqrtP) as Tensor2D);
   }
 
-  #fdKinetic(model: Model, x: Tensor2D, pts: Tensor2D, sqrtP: Tensor2D): [Tensor2D, Tensor2D] {
+  #fdKinetic(
+    model: Model,
+    x: Tensor2D,
+    pts: Tensor2D,
+    sqrtP: Tensor2D,
+    reverse: boolean,
+  ): [Tensor2D, Tensor2D, Pullback | undefined] {
     const n = x.shape[0], d = this.dim, eps = this.fdEpsilon;
-    const psi = tf.mul(model.apply(pts), sqrtP);
+    // The centre points come first: their rows of the evaluation are f(x) itself.
+    const out = reverse ? model.applyWithPullback!(pts, { rows: n }) : undefined;
+    const psi = tf.mul(out ? out.value : model.apply(pts), sqrtP);
     const center = tf.slice(psi, [0, 0], [n, -1]);
     let lap = tf.mul(center, -2 * d);
     for (let j = 1; j <= 2 * d; j++) lap = tf.add(lap, tf.slice(psi, [j * n, 0], [n, -1]));
     const sq0 = tf.slice(sqrtP, [0, 0], [n, 1]);
     const f = tf.div(center, sq0) as Tensor2D;
-    return [f, tf.div(lap, tf.mul(sq0, eps * eps)) as Tensor2D];
+    return [f, tf.div(lap, tf.mul(sq0, eps * eps)) as Tensor2D, out?.pullback];
   }
 
   /**
@@ -406,14 +467,14 @@ export class SchrodingerOperator implements EigenOperator {
   }
 }
 
-/** The model's forward-mode jet; throws when it has none. */
-export function forwardJet(model: Model, x: Tensor2D): Jet {
+/** The model's forward-mode jet (with its reverse pass where asked); throws when it has none. */
+export function forwardJet(model: Model, x: Tensor2D, options: JetOptions = {}): Jet {
   if (!model.jet) {
     throw new RangeError(
       `Model ${model.kind} has no forward-mode jet: use kinetic fd or autodiff`,
     );
   }
-  return model.jet(x);
+  return model.jet(x, options);
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   simdMatMulHandles,
   simdRmsprop,
   simdSoftplusJet,
+  simdSoftplusJetWithSlope,
   TRIG_SIMD_LIMIT,
   useSimdKernels,
 } from "../lib/wasm_kernels.ts";
@@ -166,9 +167,20 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
   assert.equal(gemmFunctions(memory, { fma: false }).fma, false);
   for (const gemm of [gemmFunctions(memory), gemmFunctions(memory, { fma: false })]) {
     const rng = new Rng(4);
-    // m covers 1…6 left-over rows; k covers 0, 1, 7 (only the single-step loop), 8 and 8 + 3
+    // m covers full four-row panels and 1…3 left-over rows; k covers 0, 1, 7 (only the
+    // single-step loop), 8 and 8 + 3, and multiples of 4 and not (the row-major panel packing)
     for (
-      const [m, k, n] of [[1, 1, 8], [5, 7, 16], [13, 8, 8], [14, 11, 24], [12, 0, 8], [40, 37, 64]]
+      const [m, k, n] of [
+        [1, 1, 8],
+        [5, 7, 16],
+        [13, 8, 8],
+        [14, 11, 24],
+        [12, 0, 8],
+        [40, 37, 64],
+        [7, 5, 8],
+        [4, 4, 8],
+        [11, 16, 16],
+      ]
     ) {
       for (const transposeA of [false, true]) {
         const a = Float32Array.from({ length: m * k }, () => rng.normal());
@@ -443,10 +455,35 @@ Deno.test("simdSoftplusJet: one fused jet layer matches a float64 reference to f
   }
   const odd = tf.zeros([8, 6]) as tf.Tensor2D;
   assert.equal(simdSoftplusJet(odd, tf.zeros([6]), { points: 2, dim: 2 }), undefined);
+  assert.equal(simdSoftplusJetWithSlope(odd, tf.zeros([6]), { points: 2, dim: 2 }), undefined);
   useSimdKernels(false);
   assert.equal(
     simdSoftplusJet(tf.zeros([8, 4]) as tf.Tensor2D, tf.zeros([4]), { points: 2, dim: 2 }),
     undefined,
   );
   useSimdKernels(true);
+});
+
+Deno.test("simdSoftplusJetWithSlope: the same rows bit for bit, and σ' of the value rows", async () => {
+  await initBackend();
+  const rng = new Rng(16);
+  for (const [points, width, dim] of [[37, 8, 2], [9, 12, 3]]) {
+    const rows = (dim + 2) * points;
+    const zs = uniform(rng, rows * width, -30, 30), bs = uniform(rng, width, -1, 1);
+    const z = tf.tensor2d(zs, [rows, width]), bias = tf.tensor1d(bs);
+    const plain = simdSoftplusJet(z, bias, { points, dim })!;
+    const [withSlope, slope] = simdSoftplusJetWithSlope(z, bias, { points, dim })!;
+    assert.deepEqual(Array.from(withSlope.dataSync()), Array.from(plain.dataSync()));
+    assert.deepEqual(slope.shape, [points, width]);
+    const got = slope.dataSync();
+    let worst = 0;
+    for (let i = 0; i < points; i++) {
+      for (let j = 0; j < width; j++) {
+        const zv = Math.fround(zs[i * width + j] + bs[j]);
+        worst = Math.max(worst, Math.abs(got[i * width + j] - 1 / (1 + Math.exp(-zv))));
+      }
+    }
+    assert.ok(worst < 1e-7, `[${points}, ${width}, ${dim}]: ${worst}`);
+    tf.dispose([z, bias, plain, withSlope, slope]);
+  }
 });
