@@ -69,6 +69,10 @@ const FLAGS = {
     type: "boolean",
     description: "the toolkit's own kernels (--no-simd-kernels: tfjs's)",
   },
+  reversePass: {
+    type: "boolean",
+    description: "the models' own reverse pass (--no-reverse-pass: tfjs's tape)",
+  },
   block: {
     type: "integer",
     min: 0,
@@ -92,6 +96,7 @@ const DEFAULTS = {
   paper: false,
   peerDevice: "cpu",
   simdKernels: true,
+  reversePass: true,
   block: 0,
   peerScript: new URL("../../shared/peer/torch_hydrogen_step.py", import.meta.url).pathname,
 };
@@ -107,6 +112,7 @@ function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig 
     kinetic,
     workers: v.workers,
     simdKernels: v.simdKernels,
+    reversePass: v.reversePass,
     ema: 0,
     steps: 1000,
   };
@@ -173,7 +179,7 @@ async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped:
  * with the parts of the data-parallel gradient phase: the speed-up and what bounds it.
  */
 async function defaultJob(v: typeof DEFAULTS): Promise<void> {
-  const config = HYDROGEN2D_PRESETS.default;
+  const config = { ...HYDROGEN2D_PRESETS.default, reversePass: v.reversePass };
   const time = (workers: number, batch: number) =>
     timeReplicated(hydrogen2dProblem(), { ...config, batch }, { ...v, workers, seed: 0 });
   const cores = Math.max(2, DEFAULTS.workers);

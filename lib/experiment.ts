@@ -174,6 +174,11 @@ export interface ExperimentConfig {
    * (see `InitBackendOptions.simdKernels`; default true; false gives tfjs's, e.g. to compare).
    */
   simdKernels?: boolean;
+  /**
+   * θ-gradients from the models' own reverse pass (see `TrainOptions.modelReversePass`; default:
+   * on, except on WebGPU); false: tfjs's tape, e.g. to compare.
+   */
+  reversePass?: boolean;
   /** Minutes between checkpoints (with an output directory). */
   checkpointMinutes: number;
   /** Stop after this many steps of this invocation, with a checkpoint (0: run to the end). */
@@ -363,6 +368,13 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
       "the toolkit's own kernels: WASM Softplus, Sin, Cos, matMul, Slice, SplitV, Concat " +
       "and Sum, WebGPU matMul (--no-simd-kernels: tfjs's)",
   },
+  reversePass: {
+    type: "boolean",
+    optional: true,
+    description:
+      "gradients from the models' own reverse pass of the operator's evaluation (default on, " +
+      "off on WebGPU; --no-reverse-pass: tfjs's tape through a second evaluation)",
+  },
   workers: {
     type: "integer",
     min: 0,
@@ -548,6 +560,7 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
         end: config.shiftEnd,
       }
       : undefined,
+    modelReversePass: config.reversePass,
     rng,
   };
 }

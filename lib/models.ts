@@ -428,6 +428,21 @@ export class Mlp implements Model {
    * The forward pass, keeping for the first `rows` points (default all) each layer's input and
    * activation slope, so that {@linkcode Pullback.gradients} needs no second evaluation: per layer
    * ∂W = aᵀ∂z, ∂b = Σ_rows ∂z and ∂a = ∂z·Wᵀ, then ∂z = ∂a ⊙ σ'(z) below.
+   *
+   * @example θ-gradients of Σ f(x) over the first two of three points
+   * ```ts
+   * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+   * import { initBackend, Mlp, Rng } from "../mod.ts";
+   * await initBackend();
+   * const net = new Mlp({ inputDim: 2, outputs: 3, hidden: [8], rng: new Rng(1) });
+   * const x = tf.tensor2d([[0, 1], [1, 0], [2, 2]]);
+   * const { value, pullback } = net.applyWithPullback(x, { rows: 2 });
+   * const grads = pullback.gradients(tf.ones([2, 3]));
+   * console.log(grads.map((g) => g.shape)); // [[2, 8], [8], [8, 3], [3]]
+   * pullback.dispose();
+   * tf.dispose([x, value, ...grads]);
+   * net.dispose();
+   * ```
    */
   applyWithPullback(
     x: Tensor2D,
@@ -567,9 +582,9 @@ export class Mlp implements Model {
     const dz0 = chunks.map((c, i) => {
       let dz = outs[i];
       for (let k = n - 1; k > 0; k--) {
-        grads[i][2 * k] = this.#weightGradient(c.weights[k], k, c.inputs[k - 1], dz);
+        grads[i][2 * k] = this.#weightGradient(c.weights[k], { input: c.inputs[k - 1], dz });
         grads[i][2 * k + 1] = tf.sum(dz, 0);
-        dz = tf.mul(this.#inputGradient(c.weights[k], k, dz), c.slopes[k - 1]) as Tensor2D;
+        dz = tf.mul(this.#inputGradient(c.weights[k], dz), c.slopes[k - 1]) as Tensor2D;
       }
       return dz;
     });
@@ -584,9 +599,9 @@ export class Mlp implements Model {
     return result;
   }
 
-  /** ∂W of layer k ≥ 1 (a chunk's weights w) from its input rows a and output gradient dz. */
-  #weightGradient(w: Tensor, k: number, a: Tensor2D, dz: Tensor2D): Tensor {
-    if (k === 0 || w.rank === 2) return transposedProduct(a, dz, { transposeA: true });
+  /** ∂W of a layer after the first (a chunk's weights w) from its input rows and output gradient. */
+  #weightGradient(w: Tensor, { input: a, dz }: { input: Tensor2D; dz: Tensor2D }): Tensor {
+    if (w.rank === 2) return transposedProduct(a, dz, { transposeA: true });
     const G = w.shape[0]!;
     if (G === 1) return tf.reshape(transposedProduct(a, dz, { transposeA: true }), w.shape);
     if (prefersBatchedKernels()) {
@@ -596,8 +611,8 @@ export class Mlp implements Model {
     return tf.stack(as.map((ag, i) => transposedProduct(ag, dzs[i], { transposeA: true })));
   }
 
-  /** ∂a = ∂z·Wᵀ of layer k ≥ 1, group by group. */
-  #inputGradient(w: Tensor, k: number, dz: Tensor2D): Tensor2D {
+  /** ∂a = ∂z·Wᵀ of a layer after the first, group by group. */
+  #inputGradient(w: Tensor, dz: Tensor2D): Tensor2D {
     if (w.rank === 2) return transposedProduct(dz, w, { transposeB: true }) as Tensor2D;
     const [G, h, h2] = w.shape as [number, number, number];
     if (G === 1) {
@@ -774,7 +789,7 @@ class MlpTrace {
   }
 }
 
-/** The first `rows` rows of x (x itself when that is all of them). */
+/** The first `rows` rows of x (a clone of x when that is all of them). */
 function rowBlock(x: Tensor2D, rows: number): Tensor2D {
   return rows === x.shape[0] ? tf.clone(x) : tf.slice(x, [0, 0], [rows, -1]) as Tensor2D;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import type { Scalar, Tensor, Tensor1D, Variable } from "./types.ts";
+import type { Scalar, Tensor, Tensor1D, Tensor2D, Variable } from "./types.ts";
 import { CsvLog } from "./io.ts";
 import type { Model } from "./models.ts";
 import { type GramEstimator, NestedLoraLoss } from "./nested_lora.ts";
@@ -82,10 +82,11 @@ export interface TrainOptions {
   /** Computes each step's gradients elsewhere (e.g. data-parallel Workers); default in-process. */
   gradientSource?: GradientSource;
   /**
-   * θ-gradients from the model's own reverse pass, kept by the operator's evaluation, where both
-   * have one ({@linkcode EigenOperator.evaluateWithPullback}); false: tfjs's tape through a second
-   * evaluation of f. Default true, except on a GPU (WebGPU), where the tape's batched layout stays
-   * until the own pass is timed there.
+   * θ-gradients from the models' own reverse pass, kept by the evaluation the loss needs anyway,
+   * where there is one (an EVD operator's {@linkcode EigenOperator.evaluateWithPullback} with a
+   * model that has `reversePass`; the dependence kernel's f and g with `reversePass`); false:
+   * tfjs's tape through a second evaluation. Default true, except on a GPU (WebGPU), where the
+   * tape's batched layout stays until the own pass is timed there.
    */
   modelReversePass?: boolean;
   /** Re-initialise dead modes during training (disjoint models); default off. */
@@ -508,20 +509,9 @@ export class Trainer {
    */
   computeGradients(batch: OperatorBatch): BatchGradients {
     const p = this.problem;
-    const own = this.options.modelReversePass ?? !prefersBatchedKernels();
-    if (own && "model" in p && p.model.reversePass && p.operator.evaluateWithPullback) {
-      const e = p.operator.evaluateWithPullback(p.model, batch);
-      if (e) {
-        try {
-          return tf.tidy(() => {
-            const r = this.loss.evd(e.f, e.tf);
-            return { grads: e.pullback.gradients(r.grad), loss: r.loss, norms: r.norms };
-          });
-        } finally {
-          tf.dispose([e.f, e.tf]);
-          e.pullback.dispose();
-        }
-      }
+    if (this.options.modelReversePass ?? !prefersBatchedKernels()) {
+      const pulled = this.#pulledGradients(batch);
+      if (pulled) return pulled;
     }
     const out = this.#outputGradients(batch);
     const { value, grads } = tf.variableGrads(() => {
@@ -538,6 +528,47 @@ export class Trainer {
     }, this.variables);
     tf.dispose([value, ...out.grads]);
     return { grads: this.variables.map((v) => grads[v.name]), loss: out.loss, norms: out.norms };
+  }
+
+  /**
+   * {@linkcode Trainer.computeGradients} through the models' own reverse pass, where the problem
+   * has one: an EVD operator with `evaluateWithPullback` and a model with `reversePass`, or the
+   * dependence kernel's two models with `reversePass`. Null elsewhere.
+   */
+  #pulledGradients(batch: OperatorBatch): BatchGradients | null {
+    const p = this.problem;
+    if ("model" in p) {
+      if (!p.model.reversePass || !p.operator.evaluateWithPullback) return null;
+      const e = p.operator.evaluateWithPullback(p.model, batch);
+      if (!e) return null;
+      try {
+        return tf.tidy(() => {
+          const r = this.loss.evd(e.f, e.tf);
+          return { grads: e.pullback.gradients(r.grad), loss: r.loss, norms: r.norms };
+        });
+      } finally {
+        tf.dispose([e.f, e.tf]);
+        e.pullback.dispose();
+      }
+    }
+    if (p.operator.kind !== "cdk" || !p.f.reversePass || !p.g.reversePass) return null;
+    const f = p.f.applyWithPullback!(batch.x as Tensor2D);
+    let g: ReturnType<NonNullable<Model["applyWithPullback"]>> | undefined;
+    try {
+      g = p.g.applyWithPullback!(batch.y as Tensor2D);
+      return tf.tidy(() => {
+        const r = this.loss.cdk(f.value, g!.value);
+        return {
+          grads: [...f.pullback.gradients(r.gradF), ...g!.pullback.gradients(r.gradG)],
+          loss: r.loss,
+          norms: r.norms,
+        };
+      });
+    } finally {
+      tf.dispose([f.value, ...(g ? [g.value] : [])]);
+      f.pullback.dispose();
+      g?.pullback.dispose();
+    }
   }
 
   /**

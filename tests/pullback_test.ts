@@ -14,6 +14,7 @@ import {
   Rng,
   SchrodingerOperator,
   Trainer,
+  trainerOptions,
   uniformBoxDensity,
 } from "../mod.ts";
 import { replicatedTrainer } from "../bench/common.ts";
@@ -353,4 +354,48 @@ Deno.test("Trainer: modelReversePass false keeps tfjs's tape", () => {
     trainer.dispose();
   }
   model.dispose();
+});
+
+Deno.test("trainerOptions: --no-reverse-pass selects tfjs's tape, unset leaves the default", () => {
+  const rng = new Rng(1);
+  const smoke = HYDROGEN2D_PRESETS.smoke;
+  assert.equal(trainerOptions({ ...smoke, reversePass: false }, rng).modelReversePass, false);
+  assert.equal(trainerOptions({ ...smoke, reversePass: true }, rng).modelReversePass, true);
+  assert.equal(trainerOptions(smoke, rng).modelReversePass, undefined);
+});
+
+Deno.test("Trainer: a dependence kernel's two networks train through their own reverse passes", () => {
+  // Paired data y = x + noise: a minimal DependenceOperator.
+  const pairs = {
+    kind: "cdk" as const,
+    sample(rng: Rng, n: number) {
+      const x = rng.normals(2 * n, 1), noise = rng.normals(2 * n, 0.3);
+      const y = x.map((v, i) => v + noise[i]);
+      return { x: tf.tensor2d(x, [n, 2]), y: tf.tensor2d(y, [n, 2]) };
+    },
+  };
+  const rng = new Rng(11);
+  const f = new Mlp({ inputDim: 2, outputs: 3, hidden: [8, 8], rng });
+  const g = new Mlp({ inputDim: 2, outputs: 3, hidden: [8], disjoint: true, rng });
+  const results = [true, false].map((modelReversePass) => {
+    const trainer = new Trainer({ operator: pairs, f, g }, {
+      steps: 1,
+      batchSize: 16,
+      modelReversePass,
+      rng: new Rng(1),
+    });
+    const batch = pairs.sample(new Rng(3), 16);
+    const r = trainer.computeGradients(batch);
+    const out = { grads: r.grads, loss: r.loss.dataSync()[0] };
+    tf.dispose([r.loss, r.norms, batch.x, batch.y]);
+    trainer.dispose();
+    return out;
+  });
+  assert.equal(results[0].grads.length, f.variables.length + g.variables.length);
+  assert.ok(Math.abs(results[0].loss - results[1].loss) <= 1e-6 * Math.abs(results[1].loss));
+  const err = worstRelative(results[0].grads, results[1].grads);
+  assert.ok(err < 1e-5, `${err}`);
+  tf.dispose([...results[0].grads, ...results[1].grads]);
+  f.dispose();
+  g.dispose();
 });

@@ -120,6 +120,18 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "WebGPU: the models' own reverse pass (batched layout) gives the tape's gradients",
+  ignore: !adapter,
+  fn: async () => {
+    const fixture = new URL("./fixtures/webgpu_pullback.ts", import.meta.url).pathname;
+    const r = await fixtureJson(fixture);
+    for (const kinetic of ["forward", "fd"]) {
+      assert.ok(r[kinetic] < 1e-4, `${kinetic}: worst relative error ${r[kinetic]}`);
+    }
+  },
+});
+
 Deno.test("fusedElementwise names the backend it needs", () => {
   assert.throws(
     () => fusedElementwise("x0", [tf.zeros([2])]),
