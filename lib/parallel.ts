@@ -3,8 +3,10 @@
  * tfjs and an identical replica of the model; every step the main thread draws the batch with the
  * run's generator, splits it into one shard per replica (each shard is itself i.i.d. and splits into
  * its own halves, so the averaged gradient stays unbiased), computes its own shard while the Workers
- * compute theirs, averages the θ-gradients, applies the update, and sends the averaged gradient to
- * the Workers, which apply the same update — so replicas stay bit-identical.
+ * compute theirs, averages the θ-gradients, applies the update, and tells the Workers, which apply
+ * the same update — so replicas stay bit-identical. The gradients travel through one
+ * SharedArrayBuffer: a slot per Worker that it writes its shard's gradient into, and a slot the
+ * main thread writes the averaged gradient into; messages only say when.
  *
  * @module
  */
@@ -30,9 +32,11 @@ export type WorkerRequest =
     weights: Float32Array[];
     slots: Float32Array[];
     iterations: number;
+    /** The shared gradient memory and this Worker's slot in it (see {@linkcode GradientExchange}). */
+    exchange: { buffer: SharedArrayBuffer; slot: number };
   }
   | { type: "grad"; x: Float32Array; n: number; shift: number }
-  | { type: "apply"; grads: Float32Array; lr: number; scale: number }
+  | { type: "apply"; lr: number; scale: number }
   | { type: "sync"; weights: Float32Array[]; slots: Float32Array[] }
   | { type: "weights" };
 
@@ -46,15 +50,45 @@ export interface WorkerPoolOptions {
   config: ExperimentConfig;
 }
 
-function flatten(tensors: Tensor[]): Float32Array {
-  const total = tensors.reduce((n, t) => n + t.size, 0);
-  const out = new Float32Array(total);
+/** Copies the tensors' values one after another into `out` (a new array by default). */
+export function flatten(
+  tensors: { dataSync(): unknown; size: number }[],
+  out: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0)),
+): Float32Array<ArrayBufferLike> {
   let o = 0;
   for (const t of tensors) {
     out.set(t.dataSync() as Float32Array, o);
     o += t.size;
   }
   return out;
+}
+
+/**
+ * The shared gradient memory of a {@linkcode WorkerPool}: `slots` arrays of `size` floats in one
+ * SharedArrayBuffer. Slot 0 holds the averaged gradient (written by the main thread), slot i ≥ 1
+ * Worker i's shard gradient (written by that Worker).
+ */
+export class GradientExchange {
+  /** Floats per slot (the model's parameter count). */
+  readonly size: number;
+  /** The shared memory. */
+  readonly buffer: SharedArrayBuffer;
+
+  /** Allocates `slots` slots of `size` floats, or views `buffer` when given. */
+  constructor(size: number, slots: number, buffer?: SharedArrayBuffer) {
+    this.size = size;
+    this.buffer = buffer ?? new SharedArrayBuffer(4 * size * slots);
+    if (this.buffer.byteLength < 4 * size * slots) {
+      throw new RangeError(
+        `Mismatched gradient exchange: ${this.buffer.byteLength} bytes for ${slots} slots of ${size} floats`,
+      );
+    }
+  }
+
+  /** Slot i as a Float32Array view. */
+  slot(i: number): Float32Array {
+    return new Float32Array(this.buffer, 4 * this.size * i, this.size);
+  }
 }
 
 /** Splits a flat array back into tensors shaped like `like`. */
@@ -92,13 +126,20 @@ export class WorkerPool implements GradientSource {
   readonly #workers: Worker[];
   readonly #operator: ShardableOperator;
   #pending = new Map<Worker, (data: unknown) => void>();
-  #flatAverage: { grads: Tensor[]; flat: Float32Array } | null = null;
+  readonly #exchange: GradientExchange;
+  /** The tensors last made from the averaged slot (so `applied` knows the slot holds them). */
+  #averaged: Tensor[] | null = null;
   /** Timings of the last {@linkcode WorkerPool.gradients} call (null before the first). */
   lastTimings: PoolTimings | null = null;
 
-  private constructor(workers: Worker[], operator: ShardableOperator) {
+  private constructor(
+    workers: Worker[],
+    operator: ShardableOperator,
+    exchange: GradientExchange,
+  ) {
     this.#workers = workers;
     this.#operator = operator;
+    this.#exchange = exchange;
     for (const w of workers) {
       w.onmessage = (e) => {
         const resolve = this.#pending.get(w);
@@ -143,9 +184,11 @@ export class WorkerPool implements GradientSource {
       { length: options.workers - 1 },
       () => new Worker(new URL("./parallel_worker.ts", import.meta.url), { type: "module" }),
     );
-    const pool = new WorkerPool(workers, op as ShardableOperator);
+    const size = weights.reduce((n, w) => n + w.length, 0);
+    const exchange = new GradientExchange(size, workers.length + 1);
+    const pool = new WorkerPool(workers, op as ShardableOperator, exchange);
     try {
-      await Promise.all(workers.map((w) =>
+      await Promise.all(workers.map((w, i) =>
         pool.#ask(w, {
           type: "init",
           spec: options.spec,
@@ -153,6 +196,7 @@ export class WorkerPool implements GradientSource {
           weights: weights.map((a) => a.slice()),
           slots: slots.map((a) => a.slice()),
           iterations: trainer.optimizer.iterations,
+          exchange: { buffer: exchange.buffer, slot: i + 1 },
         })
       ));
     } catch (e) {
@@ -178,24 +222,29 @@ export class WorkerPool implements GradientSource {
       const shard = x.slice((i + 1) * n * d, (i + 2) * n * d);
       return this.#ask(w, { type: "grad", x: shard, n, shift: this.#operator.shift }, [
         shard.buffer,
-      ]) as Promise<
-        { grads: Float32Array; loss: number; norms: number[]; ms: number }
-      >;
+      ]) as Promise<{ loss: number; norms: number[]; ms: number }>;
     });
     const t1 = performance.now();
     const local = this.#operator.batchFromArray(x.slice(0, n * d), n);
     const mine = trainer.computeGradients(local);
     disposeBatch(local);
-    const flat = flatten(mine.grads);
+    const own = flatten(mine.grads);
     const t2 = performance.now();
     const theirs = await Promise.all(remote);
+    // The average goes to slot 0, from which the Workers read it when told to apply it. Only now:
+    // a Worker answers this step's shard after it has applied (read) the previous average.
+    const flat = this.#exchange.slot(0);
     const averaged = tf.tidy(() => {
       if (theirs.length === 1) {
         // One pass, rounded as the two below: float32 sum, then the division.
-        const g = theirs[0].grads;
-        for (let k = 0; k < flat.length; k++) flat[k] = Math.fround(flat[k] + g[k]) / R;
+        const g = this.#exchange.slot(1);
+        for (let k = 0; k < flat.length; k++) flat[k] = Math.fround(own[k] + g[k]) / R;
       } else {
-        for (const t of theirs) for (let k = 0; k < flat.length; k++) flat[k] += t.grads[k];
+        flat.set(own);
+        for (let i = 1; i <= theirs.length; i++) {
+          const g = this.#exchange.slot(i);
+          for (let k = 0; k < flat.length; k++) flat[k] += g[k];
+        }
         for (let k = 0; k < flat.length; k++) flat[k] /= R;
       }
       const grads = unflatten(flat, mine.grads).map((g) => tf.keep(g));
@@ -209,7 +258,7 @@ export class WorkerPool implements GradientSource {
         ),
       );
       tf.dispose([mine.grads, mine.loss, mine.norms]);
-      this.#flatAverage = { grads, flat };
+      this.#averaged = grads;
       return { grads, loss, norms };
     });
     this.lastTimings = {
@@ -220,22 +269,18 @@ export class WorkerPool implements GradientSource {
     return averaged;
   }
 
-  /** Sends the applied (averaged) gradient so every replica makes the same update. */
+  /** Has every replica make the same update with the applied (averaged) gradient. */
   applied(grads: Tensor[], update: { lr: number; scale: number }): void {
-    // The averaged gradient was built from a flat array: reuse it rather than read it back.
-    const cached = this.#flatAverage;
-    this.#flatAverage = null;
-    const flat = cached && cached.grads.length === grads.length &&
-        cached.grads.every((g, i) => g === grads[i])
-      ? cached.flat
-      : flatten(grads);
-    // The last Worker takes the buffer itself (no copy on this thread): it is not used here again.
-    this.#workers.forEach((w, i) => {
-      w.postMessage(
-        { type: "apply", grads: flat, lr: update.lr, scale: update.scale } as WorkerRequest,
-        i === this.#workers.length - 1 ? [flat.buffer as ArrayBuffer] : [],
-      );
-    });
+    // Slot 0 holds the average these tensors were made from; other gradients are copied in (every
+    // Worker has answered this step's shard, so none is reading it).
+    const cached = this.#averaged;
+    this.#averaged = null;
+    if (!(cached && cached.length === grads.length && cached.every((g, i) => g === grads[i]))) {
+      flatten(grads, this.#exchange.slot(0));
+    }
+    for (const w of this.#workers) {
+      w.postMessage({ type: "apply", lr: update.lr, scale: update.scale } as WorkerRequest);
+    }
   }
 
   /** Sends the trainer's weights and optimiser state to every replica (after a revival). */

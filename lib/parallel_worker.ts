@@ -9,7 +9,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { initBackend } from "./backend.ts";
 import { buildModel, buildOperator, trainerOptions } from "./experiment.ts";
 import { disposeBatch } from "./operator.ts";
-import { unflatten, type WorkerRequest } from "./parallel.ts";
+import { flatten, GradientExchange, unflatten, type WorkerRequest } from "./parallel.ts";
 import { problemFromSpec } from "./problems.ts";
 import { Rng } from "./random.ts";
 import { Trainer } from "./train.ts";
@@ -19,16 +19,8 @@ import type { SchrodingerOperator } from "../operators/schrodinger.ts";
 let trainer: Trainer | null = null;
 let model: Model | null = null;
 let operator: SchrodingerOperator | null = null;
-
-function flat(tensors: { dataSync(): unknown; size: number }[]): Float32Array {
-  const out = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
-  let o = 0;
-  for (const t of tensors) {
-    out.set(t.dataSync() as Float32Array, o);
-    o += t.size;
-  }
-  return out;
-}
+/** This replica's shard gradient (written here) and the averaged gradient (read here). */
+let slots: { mine: Float32Array; average: Float32Array } | null = null;
 
 function assignState(t: Trainer, weights: Float32Array[], slots: Float32Array[]): void {
   const assign = (v: tf.Variable, data: Float32Array) =>
@@ -55,6 +47,9 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     });
     assignState(trainer, msg.weights, msg.slots);
     trainer.optimizer.setIterations(msg.iterations);
+    const size = trainer.variables.reduce((n, v) => n + v.size, 0);
+    const exchange = new GradientExchange(size, msg.exchange.slot + 1, msg.exchange.buffer);
+    slots = { mine: exchange.slot(msg.exchange.slot), average: exchange.slot(0) };
     self.postMessage({ type: "ready" });
   } else if (msg.type === "sync") {
     assignState(trainer!, msg.weights, msg.slots);
@@ -65,19 +60,19 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     const batch = operator!.batchFromArray(msg.x, msg.n);
     const g = trainer!.computeGradients(batch);
     disposeBatch(batch);
-    const grads = flat(g.grads);
+    flatten(g.grads, slots!.mine);
     const loss = g.loss.dataSync()[0];
     const norms = Array.from(g.norms.dataSync());
     tf.dispose([g.grads, g.loss, g.norms]);
     const ms = performance.now() - t0;
-    self.postMessage({ grads, loss, norms, ms }, [grads.buffer as ArrayBuffer]);
+    self.postMessage({ loss, norms, ms });
   } else if (msg.type === "apply") {
-    const grads = unflatten(msg.grads, trainer!.variables);
+    const grads = unflatten(slots!.average, trainer!.variables);
     const scaled = msg.scale !== 1 ? tf.tidy(() => grads.map((g) => tf.mul(g, msg.scale))) : grads;
     trainer!.optimizer.step(scaled, msg.lr);
     tf.dispose(grads);
     if (scaled !== grads) tf.dispose(scaled);
   } else if (msg.type === "weights") {
-    self.postMessage(flat(trainer!.variables));
+    self.postMessage(flatten(trainer!.variables));
   }
 };

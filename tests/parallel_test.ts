@@ -4,6 +4,7 @@ import {
   buildModel,
   buildOperator,
   disposeBatch,
+  GradientExchange,
   HYDROGEN2D_PRESETS,
   hydrogen2dProblem,
   Rng,
@@ -16,8 +17,8 @@ import { setup } from "./helpers.ts";
 
 await setup();
 
-function setupRun() {
-  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 30, batch: 64, ema: 0, modesPerNetwork: 1 };
+function setupRun(batch = 64) {
+  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 30, batch, ema: 0, modesPerNetwork: 1 };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
@@ -81,6 +82,53 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
     trainer.dispose();
     model.dispose();
   }
+});
+
+Deno.test("WorkerPool: three replicas average three shards through the shared slots", async () => {
+  const { config, problem, model, op, trainer } = setupRun(96);
+  const pool = await WorkerPool.create(trainer, { workers: 3, spec: problem.spec!, config });
+  try {
+    const batch = op.sample(new Rng(4), 96);
+    const x = batch.x.dataSync() as Float32Array;
+    const pooled = await pool.gradients(trainer, batch);
+    const shards = [0, 1, 2].map((i) => {
+      const b = op.batchFromArray(x.slice(i * 64, (i + 1) * 64), 32);
+      const g = trainer.computeGradients(b);
+      disposeBatch(b);
+      return g;
+    });
+    pooled.grads.forEach((g, i) => {
+      const a = g.dataSync(), s = shards.map((sh) => sh.grads[i].dataSync());
+      a.forEach((v, k) => {
+        const want = (s[0][k] + s[1][k] + s[2][k]) / 3;
+        assert.ok(Math.abs(v - want) <= 1e-6 * (1 + Math.abs(v)), `${i}[${k}]: ${v} vs ${want}`);
+      });
+    });
+    tf.dispose([pooled.grads, pooled.loss, pooled.norms, batch.x, Object.values(batch.data!)]);
+    for (const sh of shards) tf.dispose([sh.grads, sh.loss, sh.norms]);
+    trainer.useGradientSource(pool);
+    for (let i = 0; i < 4; i++) await trainer.step();
+    const main = flat(trainer.variables);
+    assert.deepEqual(await pool.replicaWeights(1), main);
+    assert.deepEqual(await pool.replicaWeights(2), main);
+  } finally {
+    pool.close();
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("GradientExchange: one slot per replica in one SharedArrayBuffer", () => {
+  const exchange = new GradientExchange(5, 3);
+  assert.ok(exchange.buffer instanceof SharedArrayBuffer);
+  exchange.slot(2).fill(7);
+  const view = new GradientExchange(5, 3, exchange.buffer);
+  assert.deepEqual(Array.from(view.slot(2)), [7, 7, 7, 7, 7]);
+  assert.deepEqual(Array.from(view.slot(1)), [0, 0, 0, 0, 0]);
+  assert.throws(
+    () => new GradientExchange(5, 4, exchange.buffer),
+    /^RangeError: Mismatched gradient exchange: 60 bytes for 4 slots of 5 floats$/,
+  );
 });
 
 Deno.test("workersUnavailable explains why Workers cannot be used", () => {
