@@ -20,7 +20,7 @@ const get = Op.localGet;
 const set = Op.localSet;
 
 /** `f32x4.relaxed_madd` (a·b + c, fused where the hardware has FMA). */
-const RELAXED_MADD = [0xfd, 0x85, 0x02];
+const RELAXED_MADD = Op.f32x4RelaxedMadd;
 
 /** Whether this engine validates relaxed SIMD's f32x4.relaxed_madd. */
 export function hasRelaxedSimd(): boolean {

@@ -24,7 +24,13 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { encodeModule, Op, type ValueType, type WasmFunction, whileLoop } from "./wasm_encoder.ts";
-import { GEMM_MR, GEMM_NR, type GemmFunctions, gemmFunctions } from "./wasm_gemm.ts";
+import {
+  GEMM_MR,
+  GEMM_NR,
+  type GemmFunctions,
+  gemmFunctions,
+  hasRelaxedSimd,
+} from "./wasm_gemm.ts";
 
 /** The kernels this module replaces on the `wasm` backend. */
 export const SIMD_KERNEL_NAMES = [
@@ -101,11 +107,19 @@ class ConstantPool {
   }
 }
 
+/**
+ * Whether the polynomials use relaxed SIMD's fused multiply-add (as the matMul does): a Horner step
+ * is then one instruction instead of two, which made softplus 2.8 → 2.3 ns per element (one core;
+ * the same accuracy against float64, ~2e-7 relative). Engines without it get a multiply and an add.
+ */
+const FUSED_POLYNOMIALS = hasRelaxedSimd();
+
 /** Horner evaluation of Σ coefficients[i]·v^(n−1−i) (highest degree first). */
 function horner(k: ConstantPool, v: number, coefficients: number[]): number[] {
   const out = [...k.f32(coefficients[0])];
   for (const a of coefficients.slice(1)) {
-    out.push(...get(v), ...Op.f32x4Mul, ...k.f32(a), ...Op.f32x4Add);
+    if (FUSED_POLYNOMIALS) out.push(...get(v), ...k.f32(a), ...Op.f32x4RelaxedMadd);
+    else out.push(...get(v), ...Op.f32x4Mul, ...k.f32(a), ...Op.f32x4Add);
   }
   return out;
 }
