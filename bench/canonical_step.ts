@@ -1,7 +1,8 @@
 /**
  * Times the canonical NeuralSVD training step on one thread: 2-D input, L disjoint 3×128 softplus
  * MLPs on fixed Fourier features (256 frequencies), batch 512 — forward, injected backward (JᵀG with a
- * fixed G) and an RMSprop update. Prints the median ms/step and the achieved GFLOP/s, with tfjs's own
+ * fixed G) and an RMSprop update. Prints the median ms/step and the achieved GFLOP/s through the
+ * model's own reverse pass (`Mlp.applyWithPullback`) and through tfjs's tape, with tfjs's own
  * BatchMatMul gradient (transposed-flag kernels) alongside for comparison.
  *
  *   deno run --allow-read bench/canonical_step.ts [--modes 16] [--batch 512] [--steps 20]
@@ -44,7 +45,7 @@ function flopsPerStep(v: typeof DEFAULTS): number {
   return fourier + first + hidden + last + first + 2 * (hidden + last);
 }
 
-async function timeSteps(v: typeof DEFAULTS): Promise<number[]> {
+async function timeSteps(v: typeof DEFAULTS, own = false): Promise<number[]> {
   const rng = new Rng(0);
   const net = new Mlp({
     inputDim: 2,
@@ -60,13 +61,23 @@ async function timeSteps(v: typeof DEFAULTS): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < v.warmup + v.steps; i++) {
     const t0 = performance.now();
-    const { value, grads } = tf.variableGrads(
-      () => tf.sum(tf.mul(net.apply(x), g)) as tf.Scalar,
-      net.variables,
-    );
-    opt.step(net.variables.map((w) => grads[w.name]), 1e-4);
-    await net.variables[0].data();
-    tf.dispose([value, Object.values(grads)]);
+    if (own) {
+      // The model's own reverse pass: the forward keeps what Jᵀg needs, no tape.
+      const { value, pullback } = net.applyWithPullback(x);
+      const grads = pullback.gradients(g);
+      pullback.dispose();
+      opt.step(grads, 1e-4);
+      await net.variables[0].data();
+      tf.dispose([value, ...grads]);
+    } else {
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(net.apply(x), g)) as tf.Scalar,
+        net.variables,
+      );
+      opt.step(net.variables.map((w) => grads[w.name]), 1e-4);
+      await net.variables[0].data();
+      tf.dispose([value, Object.values(grads)]);
+    }
     if (i >= v.warmup) times.push(performance.now() - t0);
   }
   tf.dispose([x, g]);
@@ -91,9 +102,15 @@ await runMain(async () => {
       `frequencies, batch ${v.batch}; backend ${info.backend} (SIMD ${info.simd}, ${info.threads} thread)`,
   );
   console.log(`work per step: ${gflop.toFixed(3)} GFLOP (forward + injected backward)`);
+  const own = median(await timeSteps(v, true));
+  console.log(
+    `the model's own reverse pass:    ${own.toFixed(1)} ms/step, ${
+      (gflop / (own / 1000)).toFixed(2)
+    } GFLOP/s`,
+  );
   const fast = median(await timeSteps(v));
   console.log(
-    `plain-matMul gradient (default): ${fast.toFixed(1)} ms/step, ${
+    `tape, plain-matMul gradient:     ${fast.toFixed(1)} ms/step, ${
       (gflop / (fast / 1000)).toFixed(2)
     } GFLOP/s`,
   );
