@@ -16,6 +16,7 @@ import type { OperatorBatch } from "./operator.ts";
 import { disposeBatch } from "./operator.ts";
 import type { BatchGradients, GradientSource, Trainer } from "./train.ts";
 import type { Tensor } from "./types.ts";
+import { readTensorsInto } from "./wasm_kernels.ts";
 
 /** An operator that can rebuild a batch from raw points (a shard), with the shift its replicas copy. */
 interface ShardableOperator {
@@ -52,14 +53,10 @@ export interface WorkerPoolOptions {
 
 /** Copies the tensors' values one after another into `out` (a new array by default). */
 export function flatten(
-  tensors: { dataSync(): unknown; size: number }[],
+  tensors: Tensor[],
   out: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0)),
 ): Float32Array<ArrayBufferLike> {
-  let o = 0;
-  for (const t of tensors) {
-    out.set(t.dataSync() as Float32Array, o);
-    o += t.size;
-  }
+  readTensorsInto(tensors, out);
   return out;
 }
 

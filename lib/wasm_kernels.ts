@@ -943,6 +943,33 @@ function stateFor(backend: WasmBackendLike): BackendState {
   return state;
 }
 
+/**
+ * Copies float32 tensors' values one after another into `out`, on the WASM backend straight from
+ * its heap (one block copy per tensor), elsewhere through `dataSync`. `dataSync` on tfjs-wasm
+ * allocates a fresh copy per tensor first: for the canonical step's 1.58M gradient values 2.55 ms
+ * against 0.19, on the critical path of every data-parallel step, in each replica.
+ */
+export function readTensorsInto(tensors: tf.Tensor[], out: Float32Array<ArrayBufferLike>): void {
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  if (out.length < total) {
+    throw new RangeError(`Mismatched output: ${out.length} floats for ${total} tensor values`);
+  }
+  const backend = tf.getBackend() === "wasm"
+    ? tf.backend() as unknown as WasmBackendLike
+    : undefined;
+  const memory = backend && (backend.wasm.asm?.memory ?? backend.wasm.wasmMemory);
+  let o = 0;
+  for (const t of tensors) {
+    if (memory && t.dtype === "float32" && t.size > 0) {
+      const at = backend!.dataIdMap.get(t.dataId).memoryOffset;
+      out.set(new Float32Array(memory.buffer, at, t.size), o);
+    } else {
+      out.set(t.dataSync() as Float32Array, o);
+    }
+    o += t.size;
+  }
+}
+
 /** A scratch buffer of at least `bytes` on the backend's heap (kept and grown, never shrunk). */
 function scratchFor(backend: WasmBackendLike, state: BackendState, bytes: number): number {
   if (state.scratch.bytes < bytes) {

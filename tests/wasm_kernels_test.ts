@@ -3,6 +3,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { initBackend } from "../mod.ts";
 import { encodeModule, Op, sleb, uleb } from "../lib/wasm_encoder.ts";
 import {
+  readTensorsInto,
   simdFunctions,
   simdMatMulHandles,
   simdRmsprop,
@@ -486,4 +487,25 @@ Deno.test("simdSoftplusJetWithSlope: the same rows bit for bit, and σ' of the v
     assert.ok(worst < 1e-7, `[${points}, ${width}, ${dim}]: ${worst}`);
     tf.dispose([z, bias, plain, withSlope, slope]);
   }
+});
+
+Deno.test("readTensorsInto: the tensors' values one after another, straight from the heap", async () => {
+  await initBackend();
+  const rng = new Rng(17);
+  const ts = [
+    tf.tensor2d(uniform(rng, 12, -1, 1), [3, 4]),
+    tf.zeros([0]),
+    tf.tensor1d([1, 2, 3], "int32"),
+    tf.tensor3d(uniform(rng, 8, -5, 5), [2, 2, 2]),
+  ];
+  const out = new Float32Array(new SharedArrayBuffer(4 * 30)).fill(NaN);
+  readTensorsInto(ts, out);
+  const want = ts.flatMap((t) => Array.from(t.dataSync()));
+  assert.deepEqual(Array.from(out.subarray(0, want.length)), want);
+  assert.ok(Number.isNaN(out[want.length]));
+  assert.throws(
+    () => readTensorsInto(ts, new Float32Array(10)),
+    /^RangeError: Mismatched output: 10 floats for 23 tensor values$/,
+  );
+  tf.dispose(ts);
 });
