@@ -8,7 +8,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Scalar, Tensor, Variable } from "./types.ts";
 import { fusedElementwise, fusedElementwiseAvailable } from "./webgpu_kernels.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
-import { simdAdam, simdEma, simdRmsprop } from "./wasm_kernels.ts";
+import { simdAdam, simdEma, simdRmsprop, simdSumOfSquares } from "./wasm_kernels.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
@@ -402,7 +402,8 @@ export function globalNorm(grads: Tensor[]): Scalar {
       return tf.sqrt(tf.sum(tf.square(tf.concat(grads.map((g) => tf.reshape(g, [-1])))))) as Scalar;
     }
     // Pairwise adds, not one addN: tfjs-webgpu's AddN binds every input at once and returns zeros
-    // past the device's storage-buffer limit (8 by default).
-    return tf.sqrt(grads.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) as Scalar;
+    // past the device's storage-buffer limit (8 by default). On WASM Σg² is one fused pass.
+    const squares = grads.map((g) => simdSumOfSquares(g) ?? tf.sum(tf.square(g)));
+    return tf.sqrt(squares.reduce((a, b) => tf.add(a, b))) as Scalar;
   });
 }

@@ -107,6 +107,7 @@ export const Op = {
   brIf: (depth: number): number[] => [0x0d, ...uleb(depth)],
   /** `f32.load` at the address on the stack plus `offset` bytes. */
   f32Load: (offset = 0): number[] => [0x2a, 2, ...uleb(offset)],
+  f32Add: [0x92],
   /** `f32.store` of (address, value) at address plus `offset` bytes. */
   f32Store: (offset = 0): number[] => [0x38, 2, ...uleb(offset)],
   /** `v128.load32_splat`: one float from address plus `offset`, in all four lanes. */

@@ -556,6 +556,61 @@ function sumRowsFunction(): WasmFunction {
   };
 }
 
+/**
+ * `sumSquares(src, bytes) → f32`: Σ x² over the floats at src (bytes a multiple of 64), in four
+ * vector accumulators (sixteen partial sums) added at the end.
+ */
+function sumSquaresFunction(): WasmFunction {
+  const [SRC, BYTES, END] = [0, 1, 2];
+  const acc = (i: number) => 3 + i;
+  const step = (i: number) => [
+    ...get(acc(i)),
+    ...get(SRC),
+    ...Op.v128Load(16 * i),
+    ...Op.localTee(7),
+    ...get(7),
+    ...Op.f32x4Mul,
+    ...Op.f32x4Add,
+    ...set(acc(i)),
+  ];
+  const lanes = [0, 1, 2, 3].flatMap((l) => [
+    ...get(acc(0)),
+    ...Op.f32x4ExtractLane(l),
+    ...(l > 0 ? Op.f32Add : []),
+  ]);
+  return {
+    name: "sumSquares",
+    params: ["i32", "i32"],
+    results: ["f32"],
+    locals: ["i32", ...Array<ValueType>(5).fill("v128")],
+    body: [
+      ...get(SRC),
+      ...get(BYTES),
+      ...Op.i32Add,
+      ...set(END),
+      ...whileLoop([...get(SRC), ...get(END), ...Op.i32GeU], [
+        ...step(0),
+        ...step(1),
+        ...step(2),
+        ...step(3),
+        ...get(SRC),
+        ...Op.i32Const(64),
+        ...Op.i32Add,
+        ...set(SRC),
+      ]),
+      ...get(acc(0)),
+      ...get(acc(1)),
+      ...Op.f32x4Add,
+      ...get(acc(2)),
+      ...get(acc(3)),
+      ...Op.f32x4Add,
+      ...Op.f32x4Add,
+      ...set(acc(0)),
+      ...lanes,
+    ],
+  };
+}
+
 /** What a lane-wise formula's code can refer to (each pushes a v128 on the stack). */
 interface Lanes {
   /** Input i, loaded for this iteration. */
@@ -735,6 +790,8 @@ export interface SimdFunctions {
   softplus(src: number, dst: number, n: number): void;
   /** dst = the sum of the `rows` rows of a row-major [rows, cols] matrix at src; cols % 4 = 0. */
   sumRows(src: number, dst: number, rows: number, cols: number): void;
+  /** Σ x² over the `n` floats at byte offset `src` (any `n`), summed in float32. */
+  sumSquares(src: number, n: number): number;
   /** sin of `n` floats; returns false (and writes nothing useful) when a |x| > 8192 was seen. */
   sin(src: number, dst: number, n: number): boolean;
   /** cos of `n` floats; as `sin`. */
@@ -801,6 +858,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       trigFunction("sin", 0),
       trigFunction("cos", 1),
       sumRowsFunction(),
+      sumSquaresFunction(),
       rmspropFunction(),
       adamFunction(),
       emaFunction(),
@@ -812,6 +870,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
   });
   const exports = instance.exports as Record<"softplus" | "sin" | "cos", MapExport> & {
     sumRows: (src: number, dst: number, rows: number, bytes: number) => void;
+    sumSquares: (src: number, bytes: number) => number;
     rmsprop: (...args: number[]) => void;
     adam: (...args: number[]) => void;
     ema: (...args: number[]) => void;
@@ -837,6 +896,16 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         throw new RangeError(`Invalid sumRows shape [${rows}, ${cols}]: rows ≥ 1, cols % 4 = 0`);
       }
       exports.sumRows(src, dst, rows, 4 * cols);
+    },
+    sumSquares: (src, n) => {
+      const vectorised = n - (n % 16);
+      let total = exports.sumSquares(src, 4 * vectorised);
+      const heap = new Float32Array(memory.buffer);
+      for (let i = vectorised; i < n; i++) {
+        const x = heap[src / 4 + i];
+        total = f(total + f(x * x));
+      }
+      return total;
     },
     rmsprop: (at, n, { lr, alpha, epsilon }) => {
       const [a, oma, rate, eps] = [f(alpha), f(1 - alpha), f(lr), f(epsilon)];
@@ -1143,6 +1212,35 @@ function softplusJetKernel(
     { z, bias },
     attrs as unknown as tf.NamedAttrMap,
   ) as tf.Tensor | tf.Tensor[];
+}
+
+const SUM_OF_SQUARES_KERNEL = "NeuralsvdSumOfSquares";
+
+const SUM_OF_SQUARES_CONFIG: tf.KernelConfig = {
+  kernelName: SUM_OF_SQUARES_KERNEL,
+  backendName: "wasm",
+  kernelFunc: (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const backend = args.backend as unknown as WasmBackendLike;
+    const out = backend.makeOutput([], "float32");
+    const state = stateFor(backend);
+    const total = sizeOf(x.shape) === 0
+      ? 0
+      : state.simd.sumSquares(backend.dataIdMap.get(x.dataId).memoryOffset, sizeOf(x.shape));
+    new Float32Array(state.memory.buffer, backend.dataIdMap.get(out.dataId).memoryOffset, 1)[0] =
+      total;
+    return out;
+  },
+};
+
+/**
+ * Σ x² of a float32 tensor in one pass (untaped: it has no gradient), a scalar; undefined where the
+ * own WASM kernels are not in use. tfjs squares into a full-size tensor and then sums it: for the
+ * canonical step's gradients (1.58M values) the gradient norm took 2.0 ms that way.
+ */
+export function simdSumOfSquares(x: tf.Tensor): tf.Scalar | undefined {
+  if (originals.size === 0 || tf.getBackend() !== "wasm" || x.dtype !== "float32") return undefined;
+  return tf.engine().runKernel(SUM_OF_SQUARES_KERNEL, { x }) as tf.Scalar;
 }
 
 /**
@@ -1486,7 +1584,7 @@ function sumKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
 export function useSimdKernels(enabled: boolean): boolean {
   const active = originals.size > 0;
   if (enabled === active) return active;
-  for (const config of [...OPTIMIZER_KERNELS, SOFTPLUS_JET_CONFIG]) {
+  for (const config of [...OPTIMIZER_KERNELS, SOFTPLUS_JET_CONFIG, SUM_OF_SQUARES_CONFIG]) {
     if (tf.getKernel(config.kernelName, "wasm") === undefined) tf.registerKernel(config);
   }
   for (const kernelName of SIMD_KERNEL_NAMES) {

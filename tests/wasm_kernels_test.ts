@@ -9,6 +9,7 @@ import {
   simdRmsprop,
   simdSoftplusJet,
   simdSoftplusJetWithSlope,
+  simdSumOfSquares,
   TRIG_SIMD_LIMIT,
   useSimdKernels,
 } from "../lib/wasm_kernels.ts";
@@ -508,4 +509,23 @@ Deno.test("readTensorsInto: the tensors' values one after another, straight from
     /^RangeError: Mismatched output: 10 floats for 23 tensor values$/,
   );
   tf.dispose(ts);
+});
+
+Deno.test("simdSumOfSquares: Σx² in one pass matches float64 for any size", async () => {
+  await initBackend();
+  const rng = new Rng(18);
+  for (const n of [0, 1, 5, 16, 37, 1000, 4099]) {
+    const xs = uniform(rng, n, -3, 3);
+    const x = tf.tensor1d(xs);
+    const s = simdSumOfSquares(x)!;
+    assert.deepEqual(s.shape, []);
+    const want = xs.reduce((a, v) => a + v * v, 0);
+    const got = s.dataSync()[0];
+    assert.ok(Math.abs(got - want) <= 1e-6 * Math.max(1, want), `n = ${n}: ${got} vs ${want}`);
+    tf.dispose([x, s]);
+  }
+  assert.equal(simdSumOfSquares(tf.tensor1d([1, 2], "int32")), undefined);
+  useSimdKernels(false);
+  assert.equal(simdSumOfSquares(tf.zeros([4])), undefined);
+  useSimdKernels(true);
 });
