@@ -577,6 +577,17 @@ export class Mlp implements Model {
     const n = this.weights.length, chunks = trace.chunks;
     const perChunk = chunks.map((c) => c.biases[n - 1].size);
     const outs = chunks.length === 1 ? [g] : tf.split(g, perChunk, 1) as Tensor2D[];
+    // Wᵀ of each later layer, all groups in one transpose, split like the chunks: on WASM a
+    // product with a transposed B is an explicit transpose first, one per group and chunk otherwise.
+    const transposed = !prefersBatchedKernels() && this.groups > 1
+      ? this.weights.map((w, k) => {
+        if (k === 0) return [];
+        const wt = tf.transpose(w, [0, 2, 1]);
+        return chunks.length === 1
+          ? [wt]
+          : tf.split(wt, chunks.map((c) => c.weights[k].shape[0]!), 0);
+      })
+      : null;
     // Layers n−1 … 1 chunk by chunk; the first layer's weight gradient as one product for all.
     const grads: Tensor[][] = chunks.map(() => new Array(2 * n));
     const dz0 = chunks.map((c, i) => {
@@ -584,7 +595,10 @@ export class Mlp implements Model {
       for (let k = n - 1; k > 0; k--) {
         grads[i][2 * k] = this.#weightGradient(c.weights[k], { input: c.inputs[k - 1], dz });
         grads[i][2 * k + 1] = tf.sum(dz, 0);
-        dz = tf.mul(this.#inputGradient(c.weights[k], dz), c.slopes[k - 1]) as Tensor2D;
+        const da = transposed
+          ? groupProducts(dz, transposed[k][i] as Tensor3D)
+          : this.#inputGradient(c.weights[k], dz);
+        dz = tf.mul(da, c.slopes[k - 1]) as Tensor2D;
       }
       return dz;
     });
@@ -601,8 +615,13 @@ export class Mlp implements Model {
 
   /** ∂W of a layer after the first (a chunk's weights w) from its input rows and output gradient. */
   #weightGradient(w: Tensor, { input: a, dz }: { input: Tensor2D; dz: Tensor2D }): Tensor {
+    const G = w.rank === 2 ? 1 : w.shape[0]!;
+    if (G === 1 && dz.shape[1] === 1) {
+      // A one-output layer: (∂zᵀa)ᵀ is a reshape, and ∂zᵀa runs in the WASM kernel (8 | N), where
+      // aᵀ∂z (N = 1) took an explicit transpose of a and tfjs's kernel (3 ms a step, 16 modes).
+      return tf.reshape(transposedProduct(dz, a, { transposeA: true }), w.shape);
+    }
     if (w.rank === 2) return transposedProduct(a, dz, { transposeA: true });
-    const G = w.shape[0]!;
     if (G === 1) return tf.reshape(transposedProduct(a, dz, { transposeA: true }), w.shape);
     if (prefersBatchedKernels()) {
       return tf.matMul(groupMajor(a, G), groupMajor(dz, G), true, false);
@@ -792,6 +811,17 @@ class MlpTrace {
 /** The first `rows` rows of x (a clone of x when that is all of them). */
 function rowBlock(x: Tensor2D, rows: number): Tensor2D {
   return rows === x.shape[0] ? tf.clone(x) : tf.slice(x, [0, 0], [rows, -1]) as Tensor2D;
+}
+
+/** [B, G·h] times [G, h, h'] group by group, as [B, G·h'] (plain 2-D products). */
+function groupProducts(x: Tensor2D, w: Tensor3D): Tensor2D {
+  const [G, h, h2] = w.shape;
+  if (G === 1) return tf.matMul(x, tf.reshape(w, [h, h2]) as Tensor2D);
+  const mats = tf.unstack(w), parts = tf.split(x, G, 1);
+  return tf.concat(
+    parts.map((p, i) => tf.matMul(p as Tensor2D, mats[i] as Tensor2D)),
+    1,
+  ) as Tensor2D;
 }
 
 /** [B, G·h] (group after group) as [G, B, h]. */
