@@ -10,7 +10,7 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from "./types.ts"
 import { type Activation, activation } from "./activations.ts";
 import type { Rng } from "./random.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
-import { simdSoftplusJet, simdSoftplusJetWithSlope } from "./wasm_kernels.ts";
+import { simdBiasSoftplus, simdSoftplusJet, simdSoftplusJetWithSlope } from "./wasm_kernels.ts";
 import { transposedProduct } from "./gradients.ts";
 
 /**
@@ -466,7 +466,17 @@ export class Mlp implements Model {
           const n = c.weights.length;
           for (let k = 0; k < n; k++) {
             if (k > 0) trace.chunks[i].inputs.push(tf.keep(rowBlock(h, rows)));
-            const z = tf.add(this.#linearWith(c.weights[k], k, h), c.biases[k]) as Tensor2D;
+            const linear = this.#linearWith(c.weights[k], k, h);
+            // On WASM a softplus layer and its slope are one fused kernel (lib/wasm_kernels.ts).
+            const fused = k < n - 1 && this.act.name === "softplus"
+              ? simdBiasSoftplus(linear, c.biases[k], { slopeRows: rows })
+              : undefined;
+            if (fused) {
+              trace.chunks[i].slopes.push(tf.keep(fused[1]));
+              h = fused[0];
+              continue;
+            }
+            const z = tf.add(linear, c.biases[k]) as Tensor2D;
             if (k === n - 1) return z;
             trace.chunks[i].slopes.push(tf.keep(this.act.d1(rowBlock(z, rows)) as Tensor2D));
             h = this.act.fn(z) as Tensor2D;

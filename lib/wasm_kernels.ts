@@ -282,6 +282,104 @@ function softplusFunction(): WasmFunction {
 }
 
 /**
+ * The logistic sigmoid of zv from u = e^(−|zv|) (which softplus computes anyway), left on the
+ * stack: with q = 1/(1 + u), s = q where zv ≥ 0 and u·q elsewhere. Leaves q and u·q in the locals
+ * given.
+ */
+function sigmoidCode(
+  k: ConstantPool,
+  at: { u: number; zv: number; q: number; uq: number },
+): number[] {
+  return [
+    ...k.f32(1),
+    ...k.f32(1),
+    ...get(at.u),
+    ...Op.f32x4Add,
+    ...Op.f32x4Div,
+    ...Op.localTee(at.q),
+    ...get(at.u),
+    ...get(at.q),
+    ...Op.f32x4Mul,
+    ...Op.localTee(at.uq),
+    ...get(at.zv),
+    ...k.f32(0),
+    ...Op.f32x4Ge,
+    ...Op.v128Bitselect,
+  ];
+}
+
+/**
+ * `biasSoftplus(z, bias, out, rows, rowBytes, slope, slopeRows)`: out = softplus(z + b) for a
+ * [rows, rowBytes/4] matrix (rowBytes a multiple of 16), and the slope σ'(z + b) of its first
+ * `slopeRows` rows into `slope` (same row stride) — a hidden layer of a forward pass that keeps what
+ * its reverse pass needs, in one pass.
+ */
+function biasSoftplusFunction(): WasmFunction {
+  const [Z, BIAS, OUT, ROWS, W4, SLOPE, SLOPE_ROWS] = [0, 1, 2, 3, 4, 5, 6];
+  const [I, J, OFF, ROW] = [7, 8, 9, 10];
+  const [ZV, Q, UQ] = [11, 12, 13];
+  const temps = [14, 15, 16, 17, 18, 19, 20, 21];
+  const U = temps[5];
+  const k = new ConstantPool(22);
+  const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
+  const inner = [
+    ...get(ROW),
+    ...get(J),
+    ...Op.i32Add,
+    ...set(OFF),
+    ...at(Z, OFF),
+    ...Op.v128Load(),
+    ...at(BIAS, J),
+    ...Op.v128Load(),
+    ...Op.f32x4Add,
+    ...set(ZV),
+    ...at(OUT, OFF),
+    ...softplusCode(k, ZV, temps),
+    ...Op.v128Store(),
+    ...Op.block,
+    ...get(I),
+    ...get(SLOPE_ROWS),
+    ...Op.i32GeU,
+    ...Op.brIf(0),
+    ...at(SLOPE, OFF),
+    ...sigmoidCode(k, { u: U, zv: ZV, q: Q, uq: UQ }),
+    ...Op.v128Store(),
+    ...Op.end,
+    ...get(J),
+    ...Op.i32Const(16),
+    ...Op.i32Add,
+    ...set(J),
+  ];
+  const loops = [
+    ...Op.i32Const(0),
+    ...set(I),
+    ...whileLoop([...get(I), ...get(ROWS), ...Op.i32GeU], [
+      ...get(I),
+      ...get(W4),
+      ...Op.i32Mul,
+      ...set(ROW),
+      ...Op.i32Const(0),
+      ...set(J),
+      ...whileLoop([...get(J), ...get(W4), ...Op.i32GeU], inner),
+      ...get(I),
+      ...Op.i32Const(1),
+      ...Op.i32Add,
+      ...set(I),
+    ]),
+  ];
+  return {
+    name: "biasSoftplus",
+    params: ["i32", "i32", "i32", "i32", "i32", "i32", "i32"],
+    results: [],
+    locals: [
+      ...Array<ValueType>(4).fill("i32"),
+      ...Array<ValueType>(11 + k.values.length).fill("v128"),
+    ],
+    body: [...k.values.flatMap((e) => [...e.bits, ...set(e.local)]), ...loops],
+  };
+}
+
+/**
  * `softplusJet(z, bias, out, points, rowBytes, dim, slope)`: one hidden layer of the forward-mode jet for
  * softplus (see `Mlp.jet`). z holds the linear layer's rows [value; ∂₁; …; ∂_d; Δ], each block of
  * `points` rows of `rowBytes` (a multiple of 16); out gets [σ(z + b); σ'·∂_k z; σ'·Δz + σ''·Σ_k (∂_k z)²]
@@ -312,22 +410,8 @@ function softplusJetFunction(): WasmFunction {
     ...at(OUT, OFF),
     ...softplusCode(k, ZV, temps),
     ...Op.v128Store(),
-    // with q = 1/(1 + u): s = q where zv ≥ 0, u·q elsewhere; s2 = s·(1 − s) = u·q² (no cancellation
-    // in 1 − s where s is near 1)
-    ...k.f32(1),
-    ...k.f32(1),
-    ...get(U),
-    ...Op.f32x4Add,
-    ...Op.f32x4Div,
-    ...Op.localTee(G),
-    ...get(U),
-    ...get(G),
-    ...Op.f32x4Mul,
-    ...Op.localTee(S2),
-    ...get(ZV),
-    ...k.f32(0),
-    ...Op.f32x4Ge,
-    ...Op.v128Bitselect,
+    // s = σ'(zv), and s2 = s·(1 − s) = u·q² (no cancellation in 1 − s where s is near 1)
+    ...sigmoidCode(k, { u: U, zv: ZV, q: G, uq: S2 }),
     ...set(S),
     // the slope σ' of the value rows, kept for a reverse pass where asked (slope ≠ 0)
     ...Op.block,
@@ -823,6 +907,14 @@ export interface SimdFunctions {
     at: { z: number; bias: number; out: number; slope?: number },
     shape: { points: number; width: number; dim: number },
   ): void;
+  /**
+   * softplus(z + bias) of a [rows, width] matrix (width % 4 = 0) into out, and where `at.slope` is
+   * given σ'(z + bias) of its first `slopeRows` rows there.
+   */
+  biasSoftplus(
+    at: { z: number; bias: number; out: number; slope?: number },
+    shape: { rows: number; width: number; slopeRows: number },
+  ): void;
   /** EMA on `n` floats: shadow' = shadow·d + θ·(1 − d), rounded like tfjs's chain of kernels. */
   ema(at: { shadow: number; value: number; outShadow: number }, n: number, options: {
     decay: number;
@@ -863,6 +955,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       adamFunction(),
       emaFunction(),
       softplusJetFunction(),
+      biasSoftplusFunction(),
     ],
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {
@@ -875,6 +968,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     adam: (...args: number[]) => void;
     ema: (...args: number[]) => void;
     softplusJet: (...args: number[]) => void;
+    biasSoftplus: (...args: number[]) => void;
   };
   const f = Math.fround;
   const run = (kernel: UnaryKernelName, fn: MapExport) => (src: number, dst: number, n: number) => {
@@ -950,6 +1044,12 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         const denom = f(f(Math.sqrt(f(v / c2))) + eps);
         heap[at.outP / 4 + i] = f(heap[at.p / 4 + i] - f(f(m / denom) * rate));
       }
+    },
+    biasSoftplus: (at, { rows, width, slopeRows }) => {
+      if (width % 4 !== 0) {
+        throw new RangeError(`Invalid biasSoftplus width ${width}: it must be a multiple of 4`);
+      }
+      exports.biasSoftplus(at.z, at.bias, at.out, rows, 4 * width, at.slope ?? 0, slopeRows);
     },
     softplusJet: (at, { points, width, dim }) => {
       if (width % 4 !== 0) {
@@ -1212,6 +1312,51 @@ function softplusJetKernel(
     { z, bias },
     attrs as unknown as tf.NamedAttrMap,
   ) as tf.Tensor | tf.Tensor[];
+}
+
+const BIAS_SOFTPLUS_KERNEL = "NeuralsvdBiasSoftplus";
+
+const BIAS_SOFTPLUS_CONFIG: tf.KernelConfig = {
+  kernelName: BIAS_SOFTPLUS_KERNEL,
+  backendName: "wasm",
+  kernelFunc: (args) => {
+    const { z, bias } = args.inputs as Record<"z" | "bias", tf.TensorInfo>;
+    const { slopeRows } = args.attrs as unknown as { slopeRows: number };
+    const backend = args.backend as unknown as WasmBackendLike;
+    const [rows, width] = z.shape;
+    const out = backend.makeOutput(z.shape, "float32");
+    const slope = slopeRows > 0 ? backend.makeOutput([slopeRows, width], "float32") : undefined;
+    const at = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
+    stateFor(backend).simd.biasSoftplus(
+      { z: at(z), bias: at(bias), out: at(out), slope: slope && at(slope) },
+      { rows, width, slopeRows },
+    );
+    return slope ? [out, slope] : out;
+  },
+};
+
+/**
+ * softplus(z + bias) of a hidden layer in one pass (untaped: it has no gradient), with the slope
+ * σ'(z + bias) of its first `slopeRows` rows, which a reverse pass through the layer needs:
+ * [activation, slope]; undefined where the own WASM kernels are not in use or the width is not a
+ * multiple of 4 (then take tfjs's kernels).
+ */
+export function simdBiasSoftplus(
+  z: tf.Tensor2D,
+  bias: tf.Tensor,
+  options: { slopeRows: number },
+): [tf.Tensor2D, tf.Tensor2D] | undefined {
+  if (originals.size === 0 || tf.getBackend() !== "wasm") return undefined;
+  const [rows, width] = z.shape;
+  const slopeRows = options.slopeRows;
+  if (
+    width % 4 !== 0 || bias.size !== width || z.dtype !== "float32" || bias.dtype !== "float32" ||
+    !(slopeRows >= 1 && slopeRows <= rows)
+  ) return undefined;
+  return tf.engine().runKernel(BIAS_SOFTPLUS_KERNEL, { z, bias }, { slopeRows }) as [
+    tf.Tensor2D,
+    tf.Tensor2D,
+  ];
 }
 
 const SUM_OF_SQUARES_KERNEL = "NeuralsvdSumOfSquares";
@@ -1584,7 +1729,14 @@ function sumKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
 export function useSimdKernels(enabled: boolean): boolean {
   const active = originals.size > 0;
   if (enabled === active) return active;
-  for (const config of [...OPTIMIZER_KERNELS, SOFTPLUS_JET_CONFIG, SUM_OF_SQUARES_CONFIG]) {
+  for (
+    const config of [
+      ...OPTIMIZER_KERNELS,
+      SOFTPLUS_JET_CONFIG,
+      BIAS_SOFTPLUS_CONFIG,
+      SUM_OF_SQUARES_CONFIG,
+    ]
+  ) {
     if (tf.getKernel(config.kernelName, "wasm") === undefined) tf.registerKernel(config);
   }
   for (const kernelName of SIMD_KERNEL_NAMES) {

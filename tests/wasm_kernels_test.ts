@@ -4,6 +4,7 @@ import { initBackend } from "../mod.ts";
 import { encodeModule, Op, sleb, uleb } from "../lib/wasm_encoder.ts";
 import {
   readTensorsInto,
+  simdBiasSoftplus,
   simdFunctions,
   simdMatMulHandles,
   simdRmsprop,
@@ -528,4 +529,35 @@ Deno.test("simdSumOfSquares: Σx² in one pass matches float64 for any size", as
   useSimdKernels(false);
   assert.equal(simdSumOfSquares(tf.zeros([4])), undefined);
   useSimdKernels(true);
+});
+
+Deno.test("simdBiasSoftplus: softplus(z + b) and σ' of the first rows in one pass", async () => {
+  await initBackend();
+  const rng = new Rng(19);
+  for (const [rows, width, slopeRows] of [[7, 8, 3], [5, 12, 5], [1, 4, 1]]) {
+    const zs = uniform(rng, rows * width, -30, 30), bs = uniform(rng, width, -1, 1);
+    const z = tf.tensor2d(zs, [rows, width]), bias = tf.tensor1d(bs);
+    const [act, slope] = simdBiasSoftplus(z, bias, { slopeRows })!;
+    assert.deepEqual(act.shape, [rows, width]);
+    assert.deepEqual(slope.shape, [slopeRows, width]);
+    const a = act.dataSync(), s = slope.dataSync();
+    let worst = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < width; j++) {
+        const zv = Math.fround(zs[i * width + j] + bs[j]);
+        const want = softplus64(zv);
+        worst = Math.max(worst, Math.abs(a[i * width + j] - want) / Math.max(1, want));
+        if (i < slopeRows) {
+          worst = Math.max(worst, Math.abs(s[i * width + j] - 1 / (1 + Math.exp(-zv))));
+        }
+      }
+    }
+    assert.ok(worst < 1e-6, `[${rows}, ${width}]: ${worst}`);
+    tf.dispose([z, bias, act, slope]);
+  }
+  const z = tf.zeros([4, 6]) as tf.Tensor2D;
+  assert.equal(simdBiasSoftplus(z, tf.zeros([6]), { slopeRows: 2 }), undefined);
+  const z8 = tf.zeros([4, 8]) as tf.Tensor2D;
+  assert.equal(simdBiasSoftplus(z8, tf.zeros([8]), { slopeRows: 5 }), undefined);
+  tf.dispose([z, z8]);
 });
