@@ -21,6 +21,7 @@ import {
   type ReinitializeOptions,
 } from "./models.ts";
 import type { Rng } from "./random.ts";
+import { radius, rowBlock } from "./tensor_rows.ts";
 
 /** The envelope shapes. */
 export const ENVELOPE_KINDS = ["exponential", "gaussian"] as const;
@@ -131,7 +132,7 @@ export class EnvelopeModel implements Model {
   apply(x: Tensor): Tensor2D {
     return tf.tidy(() => {
       const [alpha, gamma] = this.#coefficients();
-      const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+      const r = radius(x as Tensor2D);
       return tf.mul(this.base.apply(x), this.#value(r, alpha, gamma)) as Tensor2D;
     });
   }
@@ -149,18 +150,14 @@ export class EnvelopeModel implements Model {
     x: Tensor2D,
     options: PullbackOptions = {},
   ): { value: Tensor2D; pullback: Pullback } {
-    if (!this.base.applyWithPullback) {
-      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
-    }
-    const u = this.base.applyWithPullback(x, options);
+    const u = baseApplyWithPullback(this.base, x, options);
     const rows = options.rows ?? x.shape[0];
     const kept = tf.tidy(() => {
-      const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+      const r = radius(x as Tensor2D);
       const [alpha, gamma] = this.#coefficients();
       const e = this.#value(r, alpha, gamma);
       const value = tf.mul(u.value, e) as Tensor2D;
-      const part = (t: Tensor2D) =>
-        rows === t.shape[0] ? tf.clone(t) : tf.slice(t, [0, 0], [rows, -1]) as Tensor2D;
+      const part = (t: Tensor2D) => rowBlock(t, rows);
       // Kept past any enclosing tidy, like the base model's own.
       return { value, r: tf.keep(part(r)), e: tf.keep(part(e)), u: tf.keep(part(u.value)) };
     });
@@ -192,17 +189,11 @@ export class EnvelopeModel implements Model {
 
   /** Exact jet by the product rule; with `pullback`, also its reverse pass (see applyWithPullback). */
   jet(x: Tensor2D, options: JetOptions = {}): Jet {
-    if (!this.base.jet) {
-      throw new RangeError(`Model ${this.base.kind} has no forward-mode jet to wrap`);
-    }
-    if (options.pullback && !this.reversePass) {
-      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
-    }
-    const u = this.base.jet(x, options);
+    const u = baseJet(this.base, x, options);
     const out = tf.tidy(() => {
       const d = this.inputDim;
       const [alpha, gamma] = this.#coefficients();
-      const r = tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+      const r = radius(x as Tensor2D);
       const e = this.#value(r, alpha, gamma);
       const radialRate = tf.add(tf.div(alpha, r), tf.mul(2, gamma)); // [B, L]: ∂_k a = x_k·rate
       const xt = tf.expandDims(tf.transpose(x), 2); // [d, B, 1]
@@ -265,6 +256,27 @@ export class EnvelopeModel implements Model {
     this.base.dispose();
     this.logScales.dispose();
   }
+}
+
+/** The wrapped model's jet (with its reverse pass where asked), or a clear error. */
+function baseJet(base: Model, x: Tensor2D, options: JetOptions): Jet {
+  if (!base.jet) throw new RangeError(`Model ${base.kind} has no forward-mode jet to wrap`);
+  if (options.pullback && !base.reversePass) {
+    throw new RangeError(`Model ${base.kind} has no reverse pass of its own to wrap`);
+  }
+  return base.jet(x, options);
+}
+
+/** The wrapped model's forward pass with its reverse pass kept, or a clear error. */
+function baseApplyWithPullback(
+  base: Model,
+  x: Tensor2D,
+  options: PullbackOptions,
+): { value: Tensor2D; pullback: Pullback } {
+  if (!base.applyWithPullback) {
+    throw new RangeError(`Model ${base.kind} has no reverse pass of its own to wrap`);
+  }
+  return base.applyWithPullback(x, options);
 }
 
 /** The reverse pass of u·m for a fixed factor m (kept by the caller, freed here) and u's own. */
@@ -379,18 +391,12 @@ export class BoxMaskModel implements Model {
     x: Tensor2D,
     options: PullbackOptions = {},
   ): { value: Tensor2D; pullback: Pullback } {
-    if (!this.base.applyWithPullback) {
-      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
-    }
-    const u = this.base.applyWithPullback(x, options);
+    const u = baseApplyWithPullback(this.base, x, options);
     const rows = options.rows ?? x.shape[0];
     const [value, mask] = tf.tidy(() => {
       const { q } = this.#factors(x);
       const m = q.reduce((a, b) => tf.mul(a, b)) as Tensor2D;
-      return [
-        tf.mul(u.value, m) as Tensor2D,
-        tf.keep(rows === x.shape[0] ? m : tf.slice(m, [0, 0], [rows, -1]) as Tensor2D),
-      ];
+      return [tf.mul(u.value, m) as Tensor2D, tf.keep(rowBlock(m, rows))];
     });
     u.value.dispose();
     return { value, pullback: scaledPullback(u.pullback, mask) };
@@ -398,13 +404,7 @@ export class BoxMaskModel implements Model {
 
   /** Exact jet: ∂_k m = q'_k Π_{j≠k} q_j, Δm = Σ_k q''_k Π_{j≠k} q_j; with `pullback`, its reverse pass. */
   jet(x: Tensor2D, options: JetOptions = {}): Jet {
-    if (!this.base.jet) {
-      throw new RangeError(`Model ${this.base.kind} has no forward-mode jet to wrap`);
-    }
-    if (options.pullback && !this.reversePass) {
-      throw new RangeError(`Model ${this.base.kind} has no reverse pass of its own to wrap`);
-    }
-    const u = this.base.jet(x, options);
+    const u = baseJet(this.base, x, options);
     const out = tf.tidy(() => {
       const d = this.inputDim;
       const { q, dq, d2q } = this.#factors(x);

@@ -12,6 +12,7 @@ import type { Rng } from "./random.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
 import { simdBiasSoftplus, simdSoftplusJet, simdSoftplusJetWithSlope } from "./wasm_kernels.ts";
 import { transposedProduct } from "./gradients.ts";
+import { radius, rowBlock } from "./tensor_rows.ts";
 
 /**
  * Value, input gradient and input Laplacian of a model's L outputs at B points in d dimensions:
@@ -818,11 +819,6 @@ class MlpTrace {
   }
 }
 
-/** The first `rows` rows of x (a clone of x when that is all of them). */
-function rowBlock(x: Tensor2D, rows: number): Tensor2D {
-  return rows === x.shape[0] ? tf.clone(x) : tf.slice(x, [0, 0], [rows, -1]) as Tensor2D;
-}
-
 /** [B, G·h] times [G, h, h'] group by group, as [B, G·h'] (plain 2-D products). */
 function groupProducts(x: Tensor2D, w: Tensor3D): Tensor2D {
   const [G, h, h2] = w.shape;
@@ -838,11 +834,6 @@ function groupProducts(x: Tensor2D, w: Tensor3D): Tensor2D {
 function groupMajor(x: Tensor2D, G: number): Tensor3D {
   const [B, w] = x.shape;
   return tf.transpose(tf.reshape(x, [B, G, w / G]), [1, 0, 2]) as Tensor3D;
-}
-
-/** |x| per row as [B, 1], kept off zero so that x/|x| stays finite at the origin. */
-function radius(x: Tensor2D): Tensor2D {
-  return tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
 }
 
 /**

@@ -282,6 +282,33 @@ function softplusFunction(): WasmFunction {
 }
 
 /**
+ * `for (i = 0; i < rows; i++) { row = i·rowBytes; for (j = 0; j < rowBytes; j += …) inner }` over
+ * the locals given (`inner` advances j itself).
+ */
+function rowLoops(
+  at: { i: number; rows: number; row: number; j: number; rowBytes: number },
+  inner: number[],
+): number[] {
+  return [
+    ...Op.i32Const(0),
+    ...set(at.i),
+    ...whileLoop([...get(at.i), ...get(at.rows), ...Op.i32GeU], [
+      ...get(at.i),
+      ...get(at.rowBytes),
+      ...Op.i32Mul,
+      ...set(at.row),
+      ...Op.i32Const(0),
+      ...set(at.j),
+      ...whileLoop([...get(at.j), ...get(at.rowBytes), ...Op.i32GeU], inner),
+      ...get(at.i),
+      ...Op.i32Const(1),
+      ...Op.i32Add,
+      ...set(at.i),
+    ]),
+  ];
+}
+
+/**
  * The logistic sigmoid of zv from u = e^(−|zv|) (which softplus computes anyway), left on the
  * stack: with q = 1/(1 + u), s = q where zv ≥ 0 and u·q elsewhere. Leaves q and u·q in the locals
  * given.
@@ -350,23 +377,7 @@ function biasSoftplusFunction(): WasmFunction {
     ...Op.i32Add,
     ...set(J),
   ];
-  const loops = [
-    ...Op.i32Const(0),
-    ...set(I),
-    ...whileLoop([...get(I), ...get(ROWS), ...Op.i32GeU], [
-      ...get(I),
-      ...get(W4),
-      ...Op.i32Mul,
-      ...set(ROW),
-      ...Op.i32Const(0),
-      ...set(J),
-      ...whileLoop([...get(J), ...get(W4), ...Op.i32GeU], inner),
-      ...get(I),
-      ...Op.i32Const(1),
-      ...Op.i32Add,
-      ...set(I),
-    ]),
-  ];
+  const loops = rowLoops({ i: I, rows: ROWS, row: ROW, j: J, rowBytes: W4 }, inner);
   return {
     name: "biasSoftplus",
     params: ["i32", "i32", "i32", "i32", "i32", "i32", "i32"],
@@ -484,21 +495,7 @@ function softplusJetFunction(): WasmFunction {
     ...Op.i32Const(1),
     ...Op.i32Add,
     ...set(D1),
-    ...Op.i32Const(0),
-    ...set(I),
-    ...whileLoop([...get(I), ...get(B), ...Op.i32GeU], [
-      ...get(I),
-      ...get(W4),
-      ...Op.i32Mul,
-      ...set(ROW),
-      ...Op.i32Const(0),
-      ...set(J),
-      ...whileLoop([...get(J), ...get(W4), ...Op.i32GeU], inner),
-      ...get(I),
-      ...Op.i32Const(1),
-      ...Op.i32Add,
-      ...set(I),
-    ]),
+    ...rowLoops({ i: I, rows: B, row: ROW, j: J, rowBytes: W4 }, inner),
   ];
   return {
     name: "softplusJet",
