@@ -159,6 +159,8 @@ export const Op = {
   f32x4ConvertI32x4S: simd(0xfa),
   /** `f32x4.relaxed_madd` a·b + c of the three vectors on the stack (fused where the CPU has FMA). */
   f32x4RelaxedMadd: [0xfd, 0x85, 0x02],
+  /** `f32x4.relaxed_nmadd` −(a·b) + c of the three vectors on the stack (fused where it can be). */
+  f32x4RelaxedNmadd: [0xfd, 0x86, 0x02],
   /**
    * `i8x16.shuffle` of the two vectors a, b on the stack by 32-bit lanes: lane i of the result is
    * lane `lanes[i]` of a (0–3) or of b (4–7).

@@ -12,8 +12,8 @@
  *
  * Accuracy (float32 in, float32 out, against float64 references; tested):
  * - softplus(x) = max(x, 0) + log1p(exp(−|x|)): exp by range reduction to [−ln2/2, ln2/2] and a
- *   degree-7 polynomial, log1p(u) = 2·atanh(u/(2+u)) by its odd series to s¹⁵; relative error
- *   below 3e-7. Where exp(−|x|) underflows (|x| > 87.3) the log term is 0, so softplus(x < −87.3)
+ *   degree-6 polynomial, log1p(u) = u·q(u) with a degree-8 polynomial q fitted on [0, 1] (no
+ *   division: 2.4 → 1.7 ns per element on one core); relative error below 3e-7. Where exp(−|x|) underflows (|x| > 87.3) the log term is 0, so softplus(x < −87.3)
  *   is 0 instead of a value below 1.2e-38.
  * - sin, cos: reduction by π/2 in three parts (exact quotient times the leading part up to
  *   |x| = 8192) and Taylor polynomials of degrees 9 and 10 on [−π/4, π/4]; absolute error below
@@ -183,22 +183,56 @@ const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
 const EXP_LOW = -87.33;
 const ROUNDING_MAGIC = 12582912;
-/** Cephes expf's minimax polynomial P with exp(r) ≈ 1 + r + r²·P(r) on [−ln2/2, ln2/2]. */
-const EXP_MINIMAX = [
-  1.9875691500e-4,
-  1.3981999507e-3,
-  8.3334519073e-3,
-  4.1665795894e-2,
-  1.6666665459e-1,
-  5.0000001201e-1,
+/**
+ * exp(r) on [−ln2/2, ln2/2] by a degree-6 polynomial (highest degree first), fitted for relative
+ * error: 2e-9 in exact arithmetic, 7e-8 evaluated in float32.
+ */
+const EXP_POLYNOMIAL = [
+  1.3836867874488235e-3,
+  8.374804630875587e-3,
+  4.166822507977486e-2,
+  1.6666419804096222e-1,
+  4.9999991059303284e-1,
+  1,
+  1,
 ];
+/**
+ * log1p(u)/u on [0, 1] by a degree-8 polynomial, fitted for relative error: 3e-8 in exact
+ * arithmetic, 2.3e-7 for u·q(u) evaluated in float32. One polynomial over the whole interval (the
+ * singularity at u = −1 is far enough away) replaces a division and an atanh series.
+ */
+const LOG1P_QUOTIENT = [
+  5.2323597483336926e-3,
+  -2.9503412544727325e-2,
+  7.822204381227493e-2,
+  -1.366281807422638e-1,
+  1.910574585199356e-1,
+  -2.4842894077301025e-1,
+  3.3319079875946045e-1,
+  -4.999949336051941e-1,
+  9.999999403953552e-1,
+];
+
+/** a·b + c of the code pushing a, b and c (fused where relaxed SIMD is, else a multiply and an add). */
+function multiplyAdd(a: number[], b: number[], c: number[]): number[] {
+  return FUSED_POLYNOMIALS
+    ? [...a, ...b, ...c, ...Op.f32x4RelaxedMadd]
+    : [...a, ...b, ...Op.f32x4Mul, ...c, ...Op.f32x4Add];
+}
+
+/** c − a·b of the code pushing a, b and c. */
+function negatedMultiplyAdd(a: number[], b: number[], c: number[]): number[] {
+  return FUSED_POLYNOMIALS
+    ? [...a, ...b, ...c, ...Op.f32x4RelaxedNmadd]
+    : [...c, ...a, ...b, ...Op.f32x4Mul, ...Op.f32x4Sub];
+}
 
 /**
  * Code leaving softplus(x) of the vector in local `X` on the stack, with exp(−|x|) (zero where it
  * underflows) left in local `t[5]`; `t` are eight v128 temporaries.
  */
 function softplusCode(k: ConstantPool, X: number, t: number[]): number[] {
-  const [A, Y, M, N, R, U, S, S2] = t;
+  const [A, Y, M, N, R, U] = t;
   return [
     // y = max(−|x|, −87.33); n = nearest(y·log2 e) by adding 1.5·2²³, whose float's low mantissa
     // bits then hold n; r = y − n·ln 2 (in two parts)
@@ -208,36 +242,19 @@ function softplusCode(k: ConstantPool, X: number, t: number[]): number[] {
     ...Op.f32x4Neg,
     ...k.f32(EXP_LOW),
     ...Op.f32x4Pmax,
-    ...Op.localTee(Y),
-    ...k.f32(LOG2E),
-    ...Op.f32x4Mul,
-    ...k.f32(ROUNDING_MAGIC),
-    ...Op.f32x4Add,
+    ...set(Y),
+    ...multiplyAdd(get(Y), k.f32(LOG2E), k.f32(ROUNDING_MAGIC)),
     ...Op.localTee(M),
     ...k.f32(ROUNDING_MAGIC),
     ...Op.f32x4Sub,
     ...set(N),
-    ...get(Y),
-    ...get(N),
-    ...k.f32(LN2_HI),
-    ...Op.f32x4Mul,
-    ...Op.f32x4Sub,
-    ...get(N),
-    ...k.f32(LN2_LO),
-    ...Op.f32x4Mul,
-    ...Op.f32x4Sub,
+    ...negatedMultiplyAdd(get(N), k.f32(LN2_HI), get(Y)),
     ...set(R),
-    // u = exp(r)·2ⁿ with exp(r) = 1 + r + r²·P(r) (Cephes' minimax P); 2ⁿ's bits are (n + 127) << 23,
-    // and the magic float's bits shifted by 23 are n << 23. u is zeroed where exp(−|x|) underflows.
-    ...horner(k, R, EXP_MINIMAX),
-    ...get(R),
-    ...get(R),
-    ...Op.f32x4Mul,
-    ...Op.f32x4Mul,
-    ...get(R),
-    ...Op.f32x4Add,
-    ...k.f32(1),
-    ...Op.f32x4Add,
+    ...negatedMultiplyAdd(get(N), k.f32(LN2_LO), get(R)),
+    ...set(R),
+    // u = exp(r)·2ⁿ; 2ⁿ's bits are (n + 127) << 23, and the magic float's bits shifted by 23 are
+    // n << 23. u is zeroed where exp(−|x|) underflows.
+    ...horner(k, R, EXP_POLYNOMIAL),
     ...get(M),
     ...Op.i32Const(23),
     ...Op.i32x4Shl,
@@ -248,32 +265,17 @@ function softplusCode(k: ConstantPool, X: number, t: number[]): number[] {
     ...get(A),
     ...Op.f32x4Ge,
     ...Op.v128And,
-    ...set(U),
-    // log1p(u) = 2s·(1 + s²/3 + … + s¹²/13), s = u/(2+u) ≤ 1/3
-    ...get(U),
-    ...get(U),
-    ...k.f32(2),
-    ...Op.f32x4Add,
-    ...Op.f32x4Div,
-    ...set(S),
-    // s is floored at 1e-15 for s² (which then multiplies only 1/3…): products of smaller s would be
-    // subnormal, which x86 computes ~100× slower
-    ...get(S),
+    ...Op.localTee(U),
+    // softplus = max(x, 0) + u·q(u) with q(u) = log1p(u)/u. q's argument is floored at 1e-15:
+    // products of smaller u would be subnormal, which x86 computes ~100× slower (q(1e-15) = q(0)).
     ...k.f32(1e-15),
     ...Op.f32x4Pmax,
-    ...Op.localTee(S2),
-    ...get(S2),
-    ...Op.f32x4Mul,
-    ...set(S2),
-    ...get(X),
-    ...k.f32(0),
-    ...Op.f32x4Pmax,
-    ...get(S),
-    ...get(S),
-    ...Op.f32x4Add,
-    ...horner(k, S2, [1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3, 1]),
-    ...Op.f32x4Mul,
-    ...Op.f32x4Add,
+    ...set(Y),
+    ...multiplyAdd(
+      get(U),
+      horner(k, Y, LOG1P_QUOTIENT),
+      [...get(X), ...k.f32(0), ...Op.f32x4Pmax],
+    ),
   ];
 }
 
