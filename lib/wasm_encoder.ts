@@ -96,6 +96,7 @@ export const Op = {
   i32And: [0x71],
   i32Shl: [0x74],
   i32GeU: [0x4f],
+  i32GtU: [0x4b],
   i32LtU: [0x49],
   i32Eqz: [0x45],
   /** `block` with no result. */

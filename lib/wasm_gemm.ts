@@ -419,6 +419,128 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
   };
 }
 
+/**
+ * `matvec(a, b, c, M, K)`: c[r] = Σ_k A[r, k]·b[k] for a row-major M×K matrix A at `a` and a vector
+ * of K floats at `b` (K % 4 = 0): four rows at a time share each load of b, and their four
+ * accumulators are reduced by a 4×4 transpose-add into one store.
+ */
+function matvecFunction(fma: boolean): WasmFunction {
+  const [A, B, C, M, K] = [0, 1, 2, 3, 4];
+  const [I, KK, P, KB] = [5, 6, 7, 8];
+  const [BV, T0, T1] = [9, 10, 11];
+  const ACC = (r: number) => 12 + r;
+  const madd = (r: number, offset: number) => [
+    ...get(P),
+    ...Op.v128Load(offset),
+    ...get(BV),
+    ...(fma ? [...get(ACC(r)), ...RELAXED_MADD] : [...Op.f32x4Mul, ...get(ACC(r)), ...Op.f32x4Add]),
+    ...set(ACC(r)),
+  ];
+  /** The loop over k for `rows` rows starting at P (rows KB bytes apart). */
+  const kLoop = (rows: number) => [
+    ...Array.from({ length: rows }, (_, r) => [...Op.i32x4Const(0), ...set(ACC(r))]).flat(),
+    ...Op.i32Const(0),
+    ...set(KK),
+    ...whileLoop([...get(KK), ...get(KB), ...Op.i32GeU], [
+      ...get(B),
+      ...get(KK),
+      ...Op.i32Add,
+      ...Op.v128Load(0),
+      ...set(BV),
+      ...Array.from({ length: rows }, (_, r) => [
+        ...(r === 0 ? [] : [...get(P), ...get(KB), ...Op.i32Add, ...set(P)]),
+        ...madd(r, 0),
+      ]).flat(),
+      // back to row 0, one vector on
+      ...get(P),
+      ...get(KB),
+      ...Op.i32Const(rows - 1),
+      ...Op.i32Mul,
+      ...Op.i32Sub,
+      ...Op.i32Const(16),
+      ...Op.i32Add,
+      ...set(P),
+      ...get(KK),
+      ...Op.i32Const(16),
+      ...Op.i32Add,
+      ...set(KK),
+    ]),
+  ];
+  const shuffleAdd = (x: number, y: number, lo: number[], hi: number[]) => [
+    ...get(x),
+    ...get(y),
+    ...Op.f32x4Shuffle(lo),
+    ...get(x),
+    ...get(y),
+    ...Op.f32x4Shuffle(hi),
+    ...Op.f32x4Add,
+  ];
+  return {
+    name: "matvec",
+    params: ["i32", "i32", "i32", "i32", "i32"],
+    results: [],
+    locals: [...Array<ValueType>(4).fill("i32"), ...Array<ValueType>(7).fill("v128")],
+    body: [
+      ...get(K),
+      ...Op.i32Const(2),
+      ...Op.i32Shl,
+      ...set(KB),
+      ...Op.i32Const(0),
+      ...set(I),
+      // four rows at a time
+      ...whileLoop([...get(I), ...Op.i32Const(4), ...Op.i32Add, ...get(M), ...Op.i32GtU], [
+        ...get(A),
+        ...get(I),
+        ...get(KB),
+        ...Op.i32Mul,
+        ...Op.i32Add,
+        ...set(P),
+        ...kLoop(4),
+        // [Σ row 0, Σ row 1, Σ row 2, Σ row 3] by two rounds of pairwise shuffles and adds
+        ...shuffleAdd(ACC(0), ACC(1), [0, 4, 1, 5], [2, 6, 3, 7]),
+        ...set(T0),
+        ...shuffleAdd(ACC(2), ACC(3), [0, 4, 1, 5], [2, 6, 3, 7]),
+        ...set(T1),
+        ...get(C),
+        ...get(I),
+        ...Op.i32Const(2),
+        ...Op.i32Shl,
+        ...Op.i32Add,
+        ...shuffleAdd(T0, T1, [0, 1, 4, 5], [2, 3, 6, 7]),
+        ...Op.v128Store(0),
+        ...get(I),
+        ...Op.i32Const(4),
+        ...Op.i32Add,
+        ...set(I),
+      ]),
+      // the last rows one at a time
+      ...whileLoop([...get(I), ...get(M), ...Op.i32GeU], [
+        ...get(A),
+        ...get(I),
+        ...get(KB),
+        ...Op.i32Mul,
+        ...Op.i32Add,
+        ...set(P),
+        ...kLoop(1),
+        ...shuffleAdd(ACC(0), ACC(0), [0, 1, 2, 3], [2, 3, 0, 1]),
+        ...set(T0),
+        ...get(C),
+        ...get(I),
+        ...Op.i32Const(2),
+        ...Op.i32Shl,
+        ...Op.i32Add,
+        ...shuffleAdd(T0, T0, [0, 1, 2, 3], [1, 0, 3, 2]),
+        ...Op.f32x4ExtractLane(0),
+        ...Op.f32Store(0),
+        ...get(I),
+        ...Op.i32Const(1),
+        ...Op.i32Add,
+        ...set(I),
+      ]),
+    ],
+  };
+}
+
 /** The matrix-product functions, instantiated on one linear memory. */
 export interface GemmFunctions {
   /** Whether the products use fused multiply-adds (relaxed SIMD). */
@@ -436,6 +558,11 @@ export interface GemmFunctions {
     shape: { m: number; k: number; n: number; rowStride: number; kStride: number },
     scratch: number,
   ): void;
+  /**
+   * c = A·b for a row-major M×K matrix A at byte offset `a` and a vector b of K floats at `b`
+   * (K % 4 = 0), into M floats at `c`.
+   */
+  matvec(a: number, b: number, c: number, shape: { m: number; k: number }): void;
 }
 
 /**
@@ -465,6 +592,7 @@ export function gemmFunctions(
     packA4RowsFunction(),
     packA4ColumnsFunction(),
     packBFunction(),
+    matvecFunction(fma),
   ];
   for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma));
   const bytes = encodeModule(
@@ -478,6 +606,10 @@ export function gemmFunctions(
   const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}`]);
   return {
     fma,
+    matvec(a, b, c, { m, k }) {
+      if (k % 4 !== 0) throw new RangeError(`Invalid length ${k}: must be a multiple of 4`);
+      ex.matvec(a, b, c, m, k);
+    },
     matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch) {
       if (n % GEMM_NR !== 0) {
         throw new RangeError(`Invalid column count ${n}: must be a multiple of 8`);

@@ -7,7 +7,8 @@
  * loops built at run time ({@linkcode encodeModule}) that import tfjs-wasm's own linear memory, and
  * block copies on that memory, so they read and write tensors in place; they replace those kernels
  * of the `wasm` backend in tfjs's kernel registry. Inputs they do not cover (other dtypes, a
- * transposed B, column counts that are not a multiple of 8, other reductions) go to tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
+ * transposed B, column counts that are neither 1 nor a multiple of 8, other reductions) go to
+ * tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
  * Softplus's is `dy·sigmoid(x)`, Sin's `dy·cos(x)`; BatchMatMul's is lib/gradients.ts).
  *
  * Accuracy (float32 in, float32 out, against float64 references; tested):
@@ -1464,7 +1465,11 @@ function matMulPlan(
   const m = transposeA ? aShape[r - 1] : aShape[r - 2];
   const k = transposeA ? aShape[r - 2] : aShape[r - 1];
   const n = bShape[r - 1];
-  if (bShape[r - 2] !== k || n % GEMM_NR !== 0 || m * k * n < MATMUL_MIN_WORK) return undefined;
+  // one column: a matrix-vector product (row-major A only, whose rows it reads as vectors)
+  const vector = n === 1 && !transposeA && k % 4 === 0;
+  if (bShape[r - 2] !== k || (n % GEMM_NR !== 0 && !vector) || m * k * n < MATMUL_MIN_WORK) {
+    return undefined;
+  }
   const batchShapeA = aShape.slice(0, r - 2), batchShapeB = bShape.slice(0, r - 2);
   const batchA = sizeOf(batchShapeA), batchB = sizeOf(batchShapeB);
   const same = batchShapeA.every((d, i) => d === batchShapeB[i]);
@@ -1490,7 +1495,8 @@ const MATMUL_MIN_WORK = 4096;
 /**
  * Whether the vectorised BatchMatMul kernel runs `a·b` (with tfjs's transpose flags) on the active
  * backend: the kernels are in use on wasm, both operands are float32 of equal rank (batch dimensions
- * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 8, and
+ * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 8 (or one column
+ * of a row-major `a` with a multiple of 4 columns: a matrix-vector product), and
  * m·k·n ≥ 4096. Callers use it to pick a `transposeA` product over an explicit transpose, which
  * tfjs's own kernel runs 15–25× slower. (tfjs's threaded build keeps XNNPACK's multi-threaded
  * product, so there it is false.)
@@ -1528,10 +1534,21 @@ function matMulKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
     const out = backend.makeOutput(plan.outShape, "float32");
     if (m === 0 || n === 0) return out;
     const state = stateFor(backend);
-    const scratch = scratchFor(backend, state, 4 * (GEMM_MR + n) * k);
     const pa = backend.dataIdMap.get(a.dataId).memoryOffset;
     const pb = backend.dataIdMap.get(b.dataId).memoryOffset;
     const pc = backend.dataIdMap.get(out.dataId).memoryOffset;
+    if (n === 1) {
+      for (let i = 0; i < plan.batch; i++) {
+        state.gemm.matvec(
+          pa + 4 * m * k * (plan.batchA === 1 ? 0 : i),
+          pb + 4 * k * (plan.batchB === 1 ? 0 : i),
+          pc + 4 * m * i,
+          { m, k },
+        );
+      }
+      return out;
+    }
+    const scratch = scratchFor(backend, state, 4 * (GEMM_MR + n) * k);
     const shape = transposeA
       ? { m, k, n, rowStride: 1, kStride: m }
       : { m, k, n, rowStride: k, kStride: 1 };

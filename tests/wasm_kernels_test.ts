@@ -210,6 +210,30 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
   );
 });
 
+Deno.test("gemmFunctions matvec matches float64 for every row remainder, fused or not", () => {
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const f = new Float32Array(memory.buffer);
+  const rng = new Rng(8);
+  for (const gemm of [gemmFunctions(memory), gemmFunctions(memory, { fma: false })]) {
+    for (const [m, k] of [[1, 4], [3, 8], [4, 4], [5, 12], [6, 16], [7, 4], [9, 132], [0, 4]]) {
+      const a = 0, b = 4 * m * k, c = b + 4 * k;
+      for (let i = 0; i < m * k + k; i++) f[i] = rng.normal();
+      f.fill(Number.NaN, c / 4, c / 4 + m + 4); // every output (and nothing past it) written
+      gemm.matvec(a, b, c, { m, k });
+      for (let r = 0; r < m; r++) {
+        let want = 0;
+        for (let q = 0; q < k; q++) want += f[r * k + q] * f[b / 4 + q];
+        assert.ok(Math.abs(f[c / 4 + r] - want) <= 1e-5 * k, `m ${m} k ${k} row ${r}`);
+      }
+      assert.ok(Number.isNaN(f[c / 4 + m]), `m ${m} k ${k}: wrote past the end`);
+    }
+  }
+  assert.throws(
+    () => gemmFunctions(memory).matvec(0, 0, 0, { m: 2, k: 6 }),
+    /Invalid length 6: must be a multiple of 4/,
+  );
+});
+
 Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, broadcast and transposed", async () => {
   await initBackend();
   const rng = new Rng(5);
@@ -224,6 +248,8 @@ Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, bro
     [[3, 20, 30], [3, 30, 16], false], // batched
     [[3, 30, 20], [1, 30, 16], true], // b broadcast over the batch, a transposed
     [[1, 20, 30], [2, 30, 8], false], // a broadcast
+    [[130, 128], [128, 1], false], // one column: the matrix-vector product
+    [[2, 67, 64], [2, 64, 1], false], // batched matrix-vector products
   ];
   for (const [sa, sb, transposeA] of cases) {
     const [a, b] = [t(sa), t(sb)];
@@ -236,8 +262,11 @@ Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, bro
     assertClose(ours.dataSync(), theirs.dataSync(), 1e-4, `${sa} · ${sb}`);
     tf.dispose([a, b, ours, theirs]);
   }
-  // what stays with tfjs's kernel: columns not a multiple of 8, transposeB, tiny products
-  assert.equal(simdMatMulHandles([64, 64], [64, 1]), false);
+  // what stays with tfjs's kernel: columns neither 1 nor a multiple of 8, one column of a transposed
+  // A or of rows whose length is not a multiple of 4, transposeB, tiny products
+  assert.equal(simdMatMulHandles([64, 64], [64, 2]), false);
+  assert.equal(simdMatMulHandles([64, 64], [64, 1], { transposeA: true }), false);
+  assert.equal(simdMatMulHandles([64, 66], [66, 1]), false);
   assert.equal(simdMatMulHandles([64, 64], [8, 64], { transposeB: true }), false);
   assert.equal(simdMatMulHandles([2, 2], [2, 8]), false);
   useSimdKernels(false);
