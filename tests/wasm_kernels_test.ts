@@ -290,10 +290,21 @@ Deno.test("the BatchMatMul gradient is the same with the transposeA product as w
   tf.dispose([x, w, ...ours, ...theirs]);
 });
 
-Deno.test("Slice and SplitV on wasm: block copies agree with tfjs's kernels", async () => {
+Deno.test("Slice, SplitV and Concat on wasm: block copies agree with tfjs's kernels", async () => {
   await initBackend();
   const x = tf.tensor(Float32Array.from({ length: 4 * 5 * 6 }, (_, i) => i - 0.5), [4, 5, 6]);
   const xi = tf.cast(x, "int32");
+  const x4 = tf.reshape(tf.range(0, 2 * 3 * 4 * 5, 1, "float32"), [2, 3, 4, 5]);
+  const column = (n: number, from: number) => tf.reshape(tf.range(from, from + n), [n, 1]);
+  const concats = (): tf.Tensor[] => [
+    tf.concat([x, tf.neg(x)], 0),
+    tf.concat([x, tf.slice(x, [0, 0, 0], [4, 2, 6])], 1), // a middle axis
+    tf.concat([x, tf.slice(x, [0, 0, 1], [4, 5, 3]), x], 2), // the last axis, rows of 6, 3, 6
+    tf.concat([column(7, 0), column(7, 10), column(7, 20)], 1), // one-column rows
+    tf.concat([xi, xi], 2),
+    tf.concat([x, tf.zeros([4, 0, 6])], 1), // an empty part
+    tf.concat([x4, x4], 3),
+  ];
   const slices: [number[], number[]][] = [
     [[0, 0, 0], [-1, -1, -1]], // all: one run
     [[1, 0, 0], [2, -1, -1]], // whole trailing axes
@@ -304,7 +315,11 @@ Deno.test("Slice and SplitV on wasm: block copies agree with tfjs's kernels", as
   const splits: [number | number[], number][] = [[2, 0], [[1, 3, 1], 1], [[2, -1], 2], [3, -1]];
   const run = () => [
     ...slices.flatMap(([b, s]) => [tf.slice(x, b, s), tf.slice(xi, b, s)]),
+    tf.slice(x4, [1, 1, 2, 1], [1, 2, 2, 3]), // two outer axes walked, strided rows
+    tf.slice(x4, [0, 1, 0, 0], [2, 2, 4, 5]),
     ...splits.flatMap(([n, axis]) => [...tf.split(x, n, axis), ...tf.split(xi, n, axis)]),
+    ...tf.split(x4, [1, 3, 1], 3),
+    ...concats(),
   ];
   const ours = run();
   useSimdKernels(false);
@@ -318,7 +333,12 @@ Deno.test("Slice and SplitV on wasm: block copies agree with tfjs's kernels", as
   // bool (1 byte per element) goes to tfjs's kernel
   const b = tf.slice(tf.tensor1d([true, false, true], "bool"), [1], [2]);
   assert.deepEqual(Array.from(b.dataSync()), [0, 1]);
-  tf.dispose([x, xi, b, ...ours, ...theirs]);
+  tf.dispose([x, xi, x4, b, ...ours, ...theirs]);
+  const simd = simdFunctions(new WebAssembly.Memory({ initial: 1 }));
+  assert.throws(
+    () => simd.copyRows({ src: 0, dst: 64 }, { rows: 1, rowBytes: 6, srcStride: 0, dstStride: 0 }),
+    /Invalid row length 6 bytes: it must be a multiple of 4/,
+  );
 });
 
 Deno.test("Sum on wasm: leading-axis row sums agree with tfjs's kernel; other reductions pass through", async () => {
