@@ -77,6 +77,7 @@ export async function timedSteps(
     pool: {
       local: median(parts.map((p) => p.local)),
       remote: parts[0].remote.map((_, i) => median(parts.map((p) => p.remote[i]))),
+      averaging: median(parts.map((p) => p.averaging)),
       total: median(parts.map((p) => p.total)),
     },
   };

@@ -197,7 +197,9 @@ async function defaultJob(v: typeof DEFAULTS): Promise<void> {
       }×; ` +
       `main-thread shard ${p.local.toFixed(1)} ms, Worker shard ${
         p.remote.map((r) => r.toFixed(1)).join(", ")
-      } ms, gradient phase ${p.total.toFixed(1)} ms, rest ${(all.ms - p.total).toFixed(1)} ms\n` +
+      } ms, averaging ${p.averaging.toFixed(1)} ms, gradient phase ${p.total.toFixed(1)} ms, rest ${
+        (all.ms - p.total).toFixed(1)
+      } ms\n` +
       `  bound with ideal exchange (one replica's step at the shard size): ${
         (one.ms / shard.ms).toFixed(2)
       }×`,
@@ -293,9 +295,9 @@ await runMain(async () => {
       } ms, ` +
         `Worker shard${pool.remote.length > 1 ? "s" : ""} ${
           pool.remote.map((r) => r.toFixed(1)).join(", ")
-        } ms, gradient phase ${pool.total.toFixed(1)} ms, rest of the step ${
-          (forward - pool.total).toFixed(1)
-        } ms (sampling, optimiser, EMA)`,
+        } ms, averaging ${pool.averaging.toFixed(1)} ms, gradient phase ${
+          pool.total.toFixed(1)
+        } ms, rest of the step ${(forward - pool.total).toFixed(1)} ms (sampling, optimiser, EMA)`,
     );
   }
 });

@@ -110,6 +110,8 @@ export interface PoolTimings {
   local: number;
   /** Each Worker's shard gradient, timed inside the Worker (flattening included). */
   remote: number[];
+  /** Averaging the shards' gradients and losses once all have arrived. */
+  averaging: number;
   /** The whole gradient phase on the main thread: shards, waiting, averaging. */
   total: number;
 }
@@ -233,6 +235,7 @@ export class WorkerPool implements GradientSource {
     disposeBatch(local);
     const t2 = performance.now();
     const theirs = await Promise.all(remote);
+    const t3 = performance.now();
     const averaged = tf.tidy(() => {
       // The sum and division run as tfjs kernels on the main thread's own gradient tensors (a
       // JavaScript loop over the 1.58M values of the canonical step took 2.4 ms); the average then
@@ -265,6 +268,7 @@ export class WorkerPool implements GradientSource {
     this.lastTimings = {
       local: t2 - t1,
       remote: theirs.map((t) => t.ms),
+      averaging: performance.now() - t3,
       total: performance.now() - t0,
     };
     return averaged;
