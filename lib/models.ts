@@ -10,7 +10,12 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Variable } from "./types.ts"
 import { type Activation, activation } from "./activations.ts";
 import type { Rng } from "./random.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
-import { simdBiasSoftplus, simdSoftplusJet, simdSoftplusJetWithSlope } from "./wasm_kernels.ts";
+import {
+  simdBiasSoftplus,
+  simdLinearSoftplus,
+  simdSoftplusJet,
+  simdSoftplusJetWithSlope,
+} from "./wasm_kernels.ts";
 import { transposedProduct } from "./gradients.ts";
 import { radius, rowBlock } from "./tensor_rows.ts";
 
@@ -373,14 +378,22 @@ export class Mlp implements Model {
     return this.#linearWith(this.weights[k], k, a);
   }
 
-  /** `linear` with layer k's weights `w` (all groups, or a chunk of them). */
-  #linearWith(w: Tensor, k: number, a: Tensor2D): Tensor2D {
-    if (k === 0 || this.groups === 1) return tf.matMul(a, w as Tensor2D);
+  /**
+   * Layer k's weights `w` (all groups, or a chunk of them) as one matrix where the layer is one
+   * product: the first layer, a shared network, or a chunk of one group.
+   */
+  #singleMatrix(w: Tensor, k: number): Tensor2D | undefined {
+    if (k === 0 || this.groups === 1) return w as Tensor2D;
     // One group (a chunk of one mode): no split/unstack — tfjs 4.22 hands a single-output op's
     // gradient a bare tensor, which SplitV's and Unpack's gradients cannot take.
-    if (w.shape[0] === 1) {
-      return tf.matMul(a, tf.reshape(w, [w.shape[1]!, w.shape[2]!]) as Tensor2D);
-    }
+    if (w.shape[0] === 1) return tf.reshape(w, [w.shape[1]!, w.shape[2]!]) as Tensor2D;
+    return undefined;
+  }
+
+  /** `linear` with layer k's weights `w` (all groups, or a chunk of them). */
+  #linearWith(w: Tensor, k: number, a: Tensor2D): Tensor2D {
+    const matrix = this.#singleMatrix(w, k);
+    if (matrix) return tf.matMul(a, matrix);
     if (prefersBatchedKernels()) {
       // [B, G·h] → [G, B, h] · [G, h, h'] → [B, G·h']: one batched kernel for all groups.
       const [G, h, h2] = w.shape as [number, number, number];
@@ -467,9 +480,18 @@ export class Mlp implements Model {
           const n = c.weights.length;
           for (let k = 0; k < n; k++) {
             if (k > 0) trace.chunks[i].inputs.push(tf.keep(rowBlock(h, rows)));
+            // On WASM a softplus layer and its slope are one fused kernel, with the product where
+            // the layer is one matMul (lib/wasm_kernels.ts).
+            const softplus = k < n - 1 && this.act.name === "softplus";
+            const matrix = softplus ? this.#singleMatrix(c.weights[k], k) : undefined;
+            const whole = matrix && simdLinearSoftplus(h, matrix, c.biases[k], { slopeRows: rows });
+            if (whole) {
+              trace.chunks[i].slopes.push(tf.keep(whole[1]));
+              h = whole[0];
+              continue;
+            }
             const linear = this.#linearWith(c.weights[k], k, h);
-            // On WASM a softplus layer and its slope are one fused kernel (lib/wasm_kernels.ts).
-            const fused = k < n - 1 && this.act.name === "softplus"
+            const fused = softplus
               ? simdBiasSoftplus(linear, c.biases[k], { slopeRows: rows })
               : undefined;
             if (fused) {

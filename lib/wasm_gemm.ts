@@ -289,17 +289,19 @@ const K_UNROLL = 8;
  * `gemm<mr>(a, b, c, K, N, ldc)`: C[r, j] = Σ_k A[k][r]·B[k, j] for r < mr, j < N, with A a packed
  * [K][mr] panel, B packed by `packB`, C's row r at c + r·ldc bytes; N % 8 = 0.
  */
-function gemmFunction(mr: number, fma: boolean): WasmFunction {
+function gemmFunction(mr: number, fma: boolean, epilogue?: GemmEpilogue): WasmFunction {
   const [A, B, C, K, N, LDC] = [0, 1, 2, 3, 4, 5];
-  const [J, PA, PB, KK, PC] = [6, 7, 8, 9, 10];
-  const B0 = 11, B1 = 12;
-  const acc = (r: number, h: number) => 13 + 2 * r + h;
-  const AV = 13 + 2 * mr, SPLAT = AV + 1;
+  const extra = epilogue?.params ?? 0, base = 6 + extra;
+  const [J, PA, PB, KK, PC] = [base, base + 1, base + 2, base + 3, base + 4];
+  const B0 = base + 5, B1 = base + 6;
+  const acc = (r: number, h: number) => base + 7 + 2 * r + h;
+  const AV = base + 7 + 2 * mr, SPLAT = AV + 1;
   const pair = (r: number) => SPLAT + 1 + r;
+  const own = (i: number) => SPLAT + 5 + i;
   const rotated = mr === GEMM_MR;
   const locals: ValueType[] = [
     ...Array<ValueType>(5).fill("i32"),
-    ...Array<ValueType>(8 + 2 * mr).fill("v128"),
+    ...Array<ValueType>(8 + 2 * mr + (epilogue?.locals ?? 0)).fill("v128"),
   ];
   const madd = (r: number, h: number) =>
     fma ? [...get(h === 0 ? B0 : B1), ...get(acc(r, h)), ...RELAXED_MADD, ...set(acc(r, h))] : [
@@ -364,6 +366,7 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
   for (let r = 0; r < mr; r++) {
     for (let h = 0; h < 2; h++) zero.push(...Op.i32x4Const(0), ...set(acc(r, h)));
   }
+  const custom = epilogue?.begin(own);
   const store: number[] = [...get(C), ...get(J), ...Op.i32Add, ...set(PC)];
   const rowOf = (r: number, h: number): number[] => {
     if (!rotated) return get(acc(r, h));
@@ -380,16 +383,22 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
     for (let r = 0; r < mr; r++) store.push(...rowOf(r, h), ...set(acc(r, h)));
   }
   for (let r = 0; r < mr; r++) {
-    store.push(...get(PC), ...get(acc(r, 0)), ...Op.v128Store(0));
-    store.push(...get(PC), ...get(acc(r, 1)), ...Op.v128Store(16));
+    for (let h = 0; h < 2; h++) {
+      if (custom) {
+        store.push(
+          ...custom.store({ value: acc(r, h), r, h, pc: PC, c: C, j: J, param: (i) => 6 + i }),
+        );
+      } else store.push(...get(PC), ...get(acc(r, h)), ...Op.v128Store(16 * h));
+    }
     if (r < mr - 1) store.push(...get(PC), ...get(LDC), ...Op.i32Add, ...set(PC));
   }
   return {
-    name: `gemm${mr}`,
-    params: ["i32", "i32", "i32", "i32", "i32", "i32"],
+    name: `gemm${mr}${epilogue?.name ?? ""}`,
+    params: Array<ValueType>(6 + extra).fill("i32"),
     results: [],
     locals,
     body: [
+      ...(custom?.prologue() ?? []),
       // for (j = 0, PB = b; j < 4N; j += 32): one 8-column panel of C
       ...Op.i32Const(0),
       ...set(J),
@@ -541,6 +550,49 @@ function matvecFunction(fma: boolean): WasmFunction {
   };
 }
 
+/**
+ * What a product does with each finished vector of C instead of storing it: the kernels
+ * `gemm<mr><name>` take `params` more i32 parameters (after a, b, c, K, N, ldc; the caller passes
+ * them per row panel) and `locals` more v128 locals.
+ */
+export interface GemmEpilogue {
+  /** Suffix of the kernels' names. */
+  name: string;
+  /** Extra i32 parameters. */
+  params: number;
+  /** Extra v128 locals. */
+  locals: number;
+  /**
+   * The code for one kernel, whose extra local i is `local(i)`: `store` takes the place of
+   * `c[pc + 16h] = value` for each vector of C — the vector in local `value` is row r of the panel
+   * (the row C's local `pc` points at, ldc bytes per row from parameter `c`), columns j/4 + 4h … + 3
+   * (`j` a local holding a byte offset); `param(i)` is the index of extra parameter i — and
+   * `prologue`, asked for last, runs once at the start of each call (constants into locals, say).
+   */
+  begin(local: (i: number) => number): {
+    store(at: GemmStoreSite): number[];
+    prologue(): number[];
+  };
+}
+
+/** Where a {@linkcode GemmEpilogue} stores a vector of C (see there). */
+export interface GemmStoreSite {
+  /** Local holding the vector. */
+  value: number;
+  /** Its row within the panel. */
+  r: number;
+  /** Its half of the 8-column block (columns 4h … 4h + 3). */
+  h: number;
+  /** Local holding the byte address of the row's 8-column block in C. */
+  pc: number;
+  /** Parameter holding the byte address of the panel's first row in C. */
+  c: number;
+  /** Local holding the block's byte offset within a row. */
+  j: number;
+  /** Index of extra parameter i. */
+  param: (i: number) => number;
+}
+
 /** The matrix-product functions, instantiated on one linear memory. */
 export interface GemmFunctions {
   /** Whether the products use fused multiply-adds (relaxed SIMD). */
@@ -557,6 +609,7 @@ export interface GemmFunctions {
     c: number,
     shape: { m: number; k: number; n: number; rowStride: number; kStride: number },
     scratch: number,
+    epilogue?: { name: string; params(row: number, rows: number): number[] },
   ): void;
   /**
    * c = A·b for a row-major M×K matrix A at byte offset `a` and a vector b of K floats at `b`
@@ -582,7 +635,7 @@ export interface GemmFunctions {
  */
 export function gemmFunctions(
   memory: WebAssembly.Memory,
-  options: { fma?: boolean } = {},
+  options: { fma?: boolean; epilogues?: GemmEpilogue[] } = {},
 ): GemmFunctions {
   const shared = typeof SharedArrayBuffer !== "undefined" &&
     memory.buffer instanceof SharedArrayBuffer;
@@ -594,7 +647,9 @@ export function gemmFunctions(
     packBFunction(),
     matvecFunction(fma),
   ];
-  for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma));
+  for (const epilogue of [undefined, ...(options.epilogues ?? [])]) {
+    for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma, epilogue));
+  }
   const bytes = encodeModule(
     shared ? { shared: true, maximumPages: 65536 } : { shared: false },
     functions,
@@ -603,17 +658,23 @@ export function gemmFunctions(
     env: { memory },
   });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
-  const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}`]);
+  const kernelsOf = (name: string) => {
+    const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}${name}`]);
+    if (kernels[1] === undefined) throw new RangeError(`Unknown matmul epilogue "${name}"`);
+    return kernels;
+  };
+  const plain = kernelsOf("");
   return {
     fma,
     matvec(a, b, c, { m, k }) {
       if (k % 4 !== 0) throw new RangeError(`Invalid length ${k}: must be a multiple of 4`);
       ex.matvec(a, b, c, m, k);
     },
-    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch) {
+    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, epilogue) {
       if (n % GEMM_NR !== 0) {
         throw new RangeError(`Invalid column count ${n}: must be a multiple of 8`);
       }
+      const kernels = epilogue ? kernelsOf(epilogue.name) : plain;
       const packedB = scratch + 4 * GEMM_MR * k;
       ex.packB(b, packedB, k, n);
       const k4 = k - (k % 4);
@@ -628,7 +689,15 @@ export function gemmFunctions(
         } else {
           ex.packA(src, scratch, mr, k, 4 * rowStride, 4 * kStride);
         }
-        kernels[mr](scratch, packedB, c + 4 * i * n, k, n, 4 * n);
+        kernels[mr](
+          scratch,
+          packedB,
+          c + 4 * i * n,
+          k,
+          n,
+          4 * n,
+          ...(epilogue?.params(i, mr) ?? []),
+        );
       }
     },
   };

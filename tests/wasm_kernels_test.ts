@@ -6,6 +6,7 @@ import {
   readTensorsInto,
   simdBiasSoftplus,
   simdFunctions,
+  simdLinearSoftplus,
   simdMatMulHandles,
   simdRmsprop,
   simdSoftplusJet,
@@ -207,6 +208,11 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
   assert.throws(
     () => gemmFunctions(memory).matmul(0, 0, 0, { m: 2, k: 2, n: 12, rowStride: 2, kStride: 1 }, 0),
     /Invalid column count 12: must be a multiple of 8/,
+  );
+  const shape = { m: 4, k: 4, n: 8, rowStride: 4, kStride: 1 };
+  assert.throws(
+    () => gemmFunctions(memory).matmul(0, 0, 0, shape, 0, { name: "Nope", params: () => [] }),
+    /Unknown matmul epilogue "Nope"/,
   );
 });
 
@@ -609,4 +615,55 @@ Deno.test("simdBiasSoftplus: softplus(z + b) and σ' of the first rows in one pa
   const z8 = tf.zeros([4, 8]) as tf.Tensor2D;
   assert.equal(simdBiasSoftplus(z8, tf.zeros([8]), { slopeRows: 5 }), undefined);
   tf.dispose([z, z8]);
+});
+
+Deno.test("simdLinearSoftplus: the matMul's softplus epilogue equals matMul, then simdBiasSoftplus", async () => {
+  await initBackend();
+  const rng = new Rng(23);
+  const t = (shape: number[], scale = 1) =>
+    tf.tensor(
+      Float32Array.from({ length: shape[0] * (shape[1] ?? 1) }, () => scale * rng.normal()),
+      shape,
+    );
+  // row panels of 4 with remainders, slopes ending inside a panel, K not a multiple of 8, N of 8
+  for (
+    const [m, k, n, slopeRows] of [[13, 37, 24, 6], [64, 128, 128, 64], [3, 20, 8, 1], [
+      9,
+      64,
+      16,
+      4,
+    ]]
+  ) {
+    const a = t([m, k]) as tf.Tensor2D, w = t([k, n], 2) as tf.Tensor2D, bias = t([n]);
+    const [act, slope] = simdLinearSoftplus(a, w, bias, { slopeRows })!;
+    const product = tf.matMul(a, w) as tf.Tensor2D;
+    const [wantAct, wantSlope] = simdBiasSoftplus(product, bias, { slopeRows })!;
+    assert.deepEqual(act.shape, [m, n]);
+    assert.deepEqual(slope.shape, [slopeRows, n]);
+    // the same products (the smallest go to tfjs's matMul in the reference: 1-ulp differences)
+    assertClose(act.dataSync(), wantAct.dataSync(), 2e-5, `activation [${m}, ${k}, ${n}]`);
+    assertClose(slope.dataSync(), wantSlope.dataSync(), 1e-6, `slope [${m}, ${k}, ${n}]`);
+    tf.dispose([a, w, bias, act, slope, product, wantAct, wantSlope]);
+  }
+  // what it does not take: columns not a multiple of 8, mismatched shapes, slope rows out of range
+  const a = tf.zeros([4, 8]) as tf.Tensor2D;
+  assert.equal(
+    simdLinearSoftplus(a, tf.zeros([8, 12]) as tf.Tensor2D, tf.zeros([12]), { slopeRows: 1 }),
+    undefined,
+  );
+  assert.equal(
+    simdLinearSoftplus(a, tf.zeros([6, 8]) as tf.Tensor2D, tf.zeros([8]), { slopeRows: 1 }),
+    undefined,
+  );
+  assert.equal(
+    simdLinearSoftplus(a, tf.zeros([8, 8]) as tf.Tensor2D, tf.zeros([8]), { slopeRows: 5 }),
+    undefined,
+  );
+  useSimdKernels(false);
+  assert.equal(
+    simdLinearSoftplus(a, tf.zeros([8, 8]) as tf.Tensor2D, tf.zeros([8]), { slopeRows: 1 }),
+    undefined,
+  );
+  useSimdKernels(true);
+  tf.dispose(a);
 });
