@@ -3,8 +3,9 @@
  * {@linkcode encodeModule} on a given linear memory. It uses relaxed SIMD's fused multiply-add where
  * the engine has it (V8 in Deno 2.x does), which XNNPACK's build inside tfjs-wasm 4.22 predates.
  *
- * Layout: A's rows are packed MR at a time into a contiguous [K][MR] panel (`packA`), then one call
- * of `gemmMR` computes C's MR rows across all N columns, 8 at a time, reading B's rows in place.
+ * Layout: A's rows are packed MR (five) at a time into a contiguous [K][MR] panel (`packA`), B into
+ * 8-column panels (`packB`), then one call of `gemm<mr>` computes C's mr rows across all N columns,
+ * 8 at a time.
  * A may be transposed (it is read through strides while packing); N must be a multiple of 8.
  *
  * @module
@@ -12,7 +13,7 @@
 import { encodeModule, Op, type ValueType, type WasmFunction, whileLoop } from "./wasm_encoder.ts";
 
 /** Rows of C one microkernel call computes (the largest variant). */
-export const GEMM_MR = 4;
+export const GEMM_MR = 5;
 /** Columns of C per inner block: two 4-lane vectors. */
 export const GEMM_NR = 8;
 
@@ -93,11 +94,12 @@ function packAFunction(): WasmFunction {
 }
 
 /**
- * `packA4Rows(src, dst, K4, rowStride)`: packA for four rows of a row-major A (k stride one float)
- * and K4 (a multiple of 4) steps, four k at a time: four vector loads, a 4×4 transpose by shuffles,
- * four vector stores.
+ * `packA<mr>Rows(src, dst, K4, rowStride)` for mr = 4 or 5: packA for mr rows of a row-major A (k
+ * stride one float) and K4 (a multiple of 4) steps, four k at a time: the first four rows as four
+ * vector loads, a 4×4 transpose by shuffles and four vector stores (4·mr bytes apart), a fifth
+ * row's four values stored one by one.
  */
-function packA4RowsFunction(): WasmFunction {
+function packARowsFunction(mr: 4 | 5): WasmFunction {
   const [SRC, DST, K4, RS, KK, P1, P2, P3] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [R0, R1, R2, R3, T0, T1] = [8, 9, 10, 11, 12, 13];
   const shuffle = (a: number, b: number, lanes: number[]) => [
@@ -106,8 +108,17 @@ function packA4RowsFunction(): WasmFunction {
     ...Op.f32x4Shuffle(lanes),
   ];
   const row = (p: number, r: number) => [...get(p), ...Op.v128Load(0), ...set(r)];
+  const step = 4 * mr; // bytes per k step in the panel
+  const fifth: number[] = [];
+  if (mr === 5) {
+    // row 4 = row 3's pointer plus a row; its four values to offsets 16, 16 + step, …
+    fifth.push(...get(P3), ...get(RS), ...Op.i32Add, ...Op.v128Load(0), ...set(T0));
+    for (let q = 0; q < 4; q++) {
+      fifth.push(...get(DST), ...get(T0), ...Op.f32x4ExtractLane(q), ...Op.f32Store(16 + q * step));
+    }
+  }
   return {
-    name: "packA4Rows",
+    name: `packA${mr}Rows`,
     params: ["i32", "i32", "i32", "i32"],
     results: [],
     locals: [...Array<ValueType>(4).fill("i32"), ...Array<ValueType>(6).fill("v128")],
@@ -145,15 +156,16 @@ function packA4RowsFunction(): WasmFunction {
         ...Op.v128Store(0),
         ...get(DST),
         ...shuffle(T0, R0, [2, 3, 6, 7]),
-        ...Op.v128Store(16),
+        ...Op.v128Store(step),
         ...get(DST),
         ...shuffle(T1, R1, [0, 1, 4, 5]),
-        ...Op.v128Store(32),
+        ...Op.v128Store(2 * step),
         ...get(DST),
         ...shuffle(T1, R1, [2, 3, 6, 7]),
-        ...Op.v128Store(48),
+        ...Op.v128Store(3 * step),
+        ...fifth,
         ...get(DST),
-        ...Op.i32Const(64),
+        ...Op.i32Const(4 * step),
         ...Op.i32Add,
         ...set(DST),
         ...get(SRC),
@@ -170,13 +182,14 @@ function packA4RowsFunction(): WasmFunction {
 }
 
 /**
- * `packA4Columns(src, dst, K, kStride)`: packA for four rows of a transposed A (the four values of
- * a k step adjacent, k steps `kStride` bytes apart): one vector copy per k.
+ * `packA<mr>Columns(src, dst, K, kStride)` for mr = 4 or 5: packA for mr rows of a transposed A
+ * (the values of a k step adjacent, k steps `kStride` bytes apart): a vector copy per k, and a
+ * float for a fifth row.
  */
-function packA4ColumnsFunction(): WasmFunction {
+function packAColumnsFunction(mr: 4 | 5): WasmFunction {
   const [SRC, DST, K, KS] = [0, 1, 2, 3];
   return {
-    name: "packA4Columns",
+    name: `packA${mr}Columns`,
     params: ["i32", "i32", "i32", "i32"],
     results: [],
     locals: [],
@@ -186,8 +199,9 @@ function packA4ColumnsFunction(): WasmFunction {
         ...get(SRC),
         ...Op.v128Load(0),
         ...Op.v128Store(0),
+        ...(mr === 5 ? [...get(DST), ...get(SRC), ...Op.f32Load(16), ...Op.f32Store(16)] : []),
         ...get(DST),
-        ...Op.i32Const(16),
+        ...Op.i32Const(4 * mr),
         ...Op.i32Add,
         ...set(DST),
         ...get(SRC),
@@ -271,17 +285,19 @@ function packBFunction(): WasmFunction {
  * k steps per iteration of the microkernels' main loop (the rest go one at a time): 8 measured
  * ~5% faster than 4 and ~10% faster than 2 (and than 16).
  *
- * Four rows, and A's four values of a k step as one vector load broadcast lane by lane with
- * shuffles: V8 in Deno guards every WebAssembly memory access with an explicit bounds check (the
- * kernel alone ran at 57.6 GFLOP/s under `--no-wasm-bounds-checks`, 41.9 with the checks), so the
- * kernel is built to load as little as it can — 3 loads per 8 multiply-adds instead of 14 per 12
- * with six rows of broadcast loads. Kernel alone, K = 512, N = 128, one core: 49.0 GFLOP/s against
- * 41.9 for six rows of broadcast loads (its best row count); six rows with shuffles run out of
- * vector registers (26.7), five rows (one broadcast load) 46.2. The four rows are not broadcast
- * lane by lane but rotated (A's vector itself and three rotations: 3 shuffles per k step instead
- * of 4), which leaves C skewed in the accumulators until the store: 49 → 50–52 GFLOP/s for the
- * kernel, +3–5% for whole products. Twelve columns would need 17 vector registers (x64 has 16,
- * V8 keeps one): 27 GFLOP/s.
+ * Five rows: A's first four values of a k step as one vector load, the fifth as a broadcast load.
+ * V8 in Deno guards every WebAssembly memory access with an explicit bounds check (the kernel
+ * alone ran at 57.6 GFLOP/s under `--no-wasm-bounds-checks`, 41.9 with the checks), so the kernel
+ * is built to load as little as it can: 4 loads per 10 multiply-adds, where six rows of broadcast
+ * loads took 14 per 12 (41.9 GFLOP/s, their best row count). The four rows are not broadcast lane
+ * by lane but rotated (A's vector itself and three rotations: 3 shuffles per k step instead of 4),
+ * which leaves C skewed in the accumulators until the store. Ten accumulators rather than eight
+ * keep more multiply-adds in flight (four cycles of latency, two per cycle): kernel alone, K =
+ * 512, N = 128, one core, quiet host: 55.2 GFLOP/s against 51.5 for the same four rotated rows
+ * alone (49.0 with four broadcasts), against a register-only peak of 58.7; whole 2560×512·512×128
+ * products 47 → 51.5. It is the widest tile that fits: 10 accumulators, 2 B vectors, A's vector,
+ * a rotation and the fifth row's broadcast are 15 vector registers, all x64 gives V8 (16, one kept
+ * as scratch); twelve columns or six shuffled rows spill (27 GFLOP/s).
  */
 const K_UNROLL = 8;
 
@@ -289,19 +305,19 @@ const K_UNROLL = 8;
  * `gemm<mr>(a, b, c, K, N, ldc)`: C[r, j] = Σ_k A[k][r]·B[k, j] for r < mr, j < N, with A a packed
  * [K][mr] panel, B packed by `packB`, C's row r at c + r·ldc bytes; N % 8 = 0.
  */
-function gemmFunction(mr: number, fma: boolean, epilogue?: GemmEpilogue): WasmFunction {
+function gemmFunction(mr: number, fma: boolean): WasmFunction {
   const [A, B, C, K, N, LDC] = [0, 1, 2, 3, 4, 5];
-  const extra = epilogue?.params ?? 0, base = 6 + extra;
+  const base = 6;
   const [J, PA, PB, KK, PC] = [base, base + 1, base + 2, base + 3, base + 4];
   const B0 = base + 5, B1 = base + 6;
   const acc = (r: number, h: number) => base + 7 + 2 * r + h;
   const AV = base + 7 + 2 * mr, SPLAT = AV + 1;
   const pair = (r: number) => SPLAT + 1 + r;
-  const own = (i: number) => SPLAT + 5 + i;
-  const rotated = mr === GEMM_MR;
+  const FIFTH = SPLAT + 5;
+  const rotated = mr >= 4;
   const locals: ValueType[] = [
     ...Array<ValueType>(5).fill("i32"),
-    ...Array<ValueType>(8 + 2 * mr + (epilogue?.locals ?? 0)).fill("v128"),
+    ...Array<ValueType>(9 + 2 * mr).fill("v128"),
   ];
   const madd = (r: number, h: number) =>
     fma ? [...get(h === 0 ? B0 : B1), ...get(acc(r, h)), ...RELAXED_MADD, ...set(acc(r, h))] : [
@@ -326,10 +342,15 @@ function gemmFunction(mr: number, fma: boolean, epilogue?: GemmEpilogue): WasmFu
       // products of row (j + s) mod 4 (unskewed when stored)
       out.push(...get(PA), ...Op.v128Load(4 * mr * u), ...set(AV));
       out.push(...get(AV), ...madd(0, 0), ...get(AV), ...madd(0, 1));
-      for (let r = 1; r < mr; r++) {
+      for (let r = 1; r < 4; r++) {
         const lanes = [0, 1, 2, 3].map((j) => (j + r) % 4);
         out.push(...get(AV), ...get(AV), ...Op.f32x4Shuffle(lanes), ...set(SPLAT));
         out.push(...get(SPLAT), ...madd(r, 0), ...get(SPLAT), ...madd(r, 1));
+      }
+      if (mr === 5) {
+        // the fifth row by a broadcast load (its own register: 15 vectors live in all)
+        out.push(...get(PA), ...Op.v128Load32Splat(4 * mr * u + 16), ...set(FIFTH));
+        out.push(...get(FIFTH), ...madd(4, 0), ...get(FIFTH), ...madd(4, 1));
       }
       return out;
     }
@@ -366,7 +387,6 @@ function gemmFunction(mr: number, fma: boolean, epilogue?: GemmEpilogue): WasmFu
   for (let r = 0; r < mr; r++) {
     for (let h = 0; h < 2; h++) zero.push(...Op.i32x4Const(0), ...set(acc(r, h)));
   }
-  const custom = epilogue?.begin(own);
   const store: number[] = [...get(C), ...get(J), ...Op.i32Add, ...set(PC)];
   const rowOf = (r: number, h: number): number[] => {
     if (!rotated) return get(acc(r, h));
@@ -376,29 +396,22 @@ function gemmFunction(mr: number, fma: boolean, epilogue?: GemmEpilogue): WasmFu
   };
   for (let h = 0; h < 2 && rotated; h++) {
     // pair r: lanes 0, 1 of accumulator r and lanes 2, 3 of accumulator r + 2
-    for (let r = 0; r < mr; r++) {
+    for (let r = 0; r < 4; r++) {
       store.push(...get(acc(r, h)), ...get(acc((r + 2) % 4, h)), ...Op.f32x4Shuffle([0, 1, 6, 7]));
       store.push(...set(pair(r)));
     }
-    for (let r = 0; r < mr; r++) store.push(...rowOf(r, h), ...set(acc(r, h)));
+    for (let r = 0; r < 4; r++) store.push(...rowOf(r, h), ...set(acc(r, h)));
   }
   for (let r = 0; r < mr; r++) {
-    for (let h = 0; h < 2; h++) {
-      if (custom) {
-        store.push(
-          ...custom.store({ value: acc(r, h), r, h, pc: PC, c: C, j: J, param: (i) => 6 + i }),
-        );
-      } else store.push(...get(PC), ...get(acc(r, h)), ...Op.v128Store(16 * h));
-    }
+    for (let h = 0; h < 2; h++) store.push(...get(PC), ...get(acc(r, h)), ...Op.v128Store(16 * h));
     if (r < mr - 1) store.push(...get(PC), ...get(LDC), ...Op.i32Add, ...set(PC));
   }
   return {
-    name: `gemm${mr}${epilogue?.name ?? ""}`,
-    params: Array<ValueType>(6 + extra).fill("i32"),
+    name: `gemm${mr}`,
+    params: Array<ValueType>(6).fill("i32"),
     results: [],
     locals,
     body: [
-      ...(custom?.prologue() ?? []),
       // for (j = 0, PB = b; j < 4N; j += 32): one 8-column panel of C
       ...Op.i32Const(0),
       ...set(J),
@@ -550,49 +563,6 @@ function matvecFunction(fma: boolean): WasmFunction {
   };
 }
 
-/**
- * What a product does with each finished vector of C instead of storing it: the kernels
- * `gemm<mr><name>` take `params` more i32 parameters (after a, b, c, K, N, ldc; the caller passes
- * them per row panel) and `locals` more v128 locals.
- */
-export interface GemmEpilogue {
-  /** Suffix of the kernels' names. */
-  name: string;
-  /** Extra i32 parameters. */
-  params: number;
-  /** Extra v128 locals. */
-  locals: number;
-  /**
-   * The code for one kernel, whose extra local i is `local(i)`: `store` takes the place of
-   * `c[pc + 16h] = value` for each vector of C — the vector in local `value` is row r of the panel
-   * (the row C's local `pc` points at, ldc bytes per row from parameter `c`), columns j/4 + 4h … + 3
-   * (`j` a local holding a byte offset); `param(i)` is the index of extra parameter i — and
-   * `prologue`, asked for last, runs once at the start of each call (constants into locals, say).
-   */
-  begin(local: (i: number) => number): {
-    store(at: GemmStoreSite): number[];
-    prologue(): number[];
-  };
-}
-
-/** Where a {@linkcode GemmEpilogue} stores a vector of C (see there). */
-export interface GemmStoreSite {
-  /** Local holding the vector. */
-  value: number;
-  /** Its row within the panel. */
-  r: number;
-  /** Its half of the 8-column block (columns 4h … 4h + 3). */
-  h: number;
-  /** Local holding the byte address of the row's 8-column block in C. */
-  pc: number;
-  /** Parameter holding the byte address of the panel's first row in C. */
-  c: number;
-  /** Local holding the block's byte offset within a row. */
-  j: number;
-  /** Index of extra parameter i. */
-  param: (i: number) => number;
-}
-
 /** The matrix-product functions, instantiated on one linear memory. */
 export interface GemmFunctions {
   /** Whether the products use fused multiply-adds (relaxed SIMD). */
@@ -600,8 +570,9 @@ export interface GemmFunctions {
   /**
    * C = A·B for one matrix: A is M×K read at byte offset `a` with element strides (in floats)
    * `rowStride` and `kStride` (K and 1 row-major, 1 and M when A is stored transposed), B is K×N
-   * row-major at `b`, C is M×N row-major at `c`; `scratch` holds at least (4 + N)·K floats.
-   * N % 8 = 0.
+   * row-major at `b`, C is M×N row-major at `c`; `scratch` holds at least (5 + N)·K floats.
+   * N % 8 = 0. `panel(row, rows)`, if given, runs after each row panel of C (rows row … row + rows
+   * − 1, at most five) is final, while it is still in cache.
    */
   matmul(
     a: number,
@@ -609,7 +580,7 @@ export interface GemmFunctions {
     c: number,
     shape: { m: number; k: number; n: number; rowStride: number; kStride: number },
     scratch: number,
-    epilogue?: { name: string; params(row: number, rows: number): number[] },
+    panel?: (row: number, rows: number) => void,
   ): void;
   /**
    * c = A·b for a row-major M×K matrix A at byte offset `a` and a vector b of K floats at `b`
@@ -635,21 +606,21 @@ export interface GemmFunctions {
  */
 export function gemmFunctions(
   memory: WebAssembly.Memory,
-  options: { fma?: boolean; epilogues?: GemmEpilogue[] } = {},
+  options: { fma?: boolean } = {},
 ): GemmFunctions {
   const shared = typeof SharedArrayBuffer !== "undefined" &&
     memory.buffer instanceof SharedArrayBuffer;
   const fma = (options.fma ?? true) && hasRelaxedSimd();
   const functions = [
     packAFunction(),
-    packA4RowsFunction(),
-    packA4ColumnsFunction(),
+    packARowsFunction(4),
+    packARowsFunction(5),
+    packAColumnsFunction(4),
+    packAColumnsFunction(5),
     packBFunction(),
     matvecFunction(fma),
   ];
-  for (const epilogue of [undefined, ...(options.epilogues ?? [])]) {
-    for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma, epilogue));
-  }
+  for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma));
   const bytes = encodeModule(
     shared ? { shared: true, maximumPages: 65536 } : { shared: false },
     functions,
@@ -658,46 +629,33 @@ export function gemmFunctions(
     env: { memory },
   });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
-  const kernelsOf = (name: string) => {
-    const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}${name}`]);
-    if (kernels[1] === undefined) throw new RangeError(`Unknown matmul epilogue "${name}"`);
-    return kernels;
-  };
-  const plain = kernelsOf("");
+  const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}`]);
   return {
     fma,
     matvec(a, b, c, { m, k }) {
       if (k % 4 !== 0) throw new RangeError(`Invalid length ${k}: must be a multiple of 4`);
       ex.matvec(a, b, c, m, k);
     },
-    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, epilogue) {
+    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, panel) {
       if (n % GEMM_NR !== 0) {
         throw new RangeError(`Invalid column count ${n}: must be a multiple of 8`);
       }
-      const kernels = epilogue ? kernelsOf(epilogue.name) : plain;
       const packedB = scratch + 4 * GEMM_MR * k;
       ex.packB(b, packedB, k, n);
       const k4 = k - (k % 4);
       for (let i = 0; i < m; i += GEMM_MR) {
         const mr = Math.min(GEMM_MR, m - i);
         const src = a + 4 * i * rowStride;
-        if (mr === 4 && rowStride === 1) {
-          ex.packA4Columns(src, scratch, k, 4 * kStride);
-        } else if (mr === 4 && kStride === 1) {
-          ex.packA4Rows(src, scratch, k4, 4 * rowStride);
-          if (k4 < k) ex.packA(src + 4 * k4, scratch + 16 * k4, 4, k - k4, 4 * rowStride, 4);
+        if (mr >= 4 && rowStride === 1) {
+          ex[`packA${mr}Columns`](src, scratch, k, 4 * kStride);
+        } else if (mr >= 4 && kStride === 1) {
+          ex[`packA${mr}Rows`](src, scratch, k4, 4 * rowStride);
+          if (k4 < k) ex.packA(src + 4 * k4, scratch + 4 * mr * k4, mr, k - k4, 4 * rowStride, 4);
         } else {
           ex.packA(src, scratch, mr, k, 4 * rowStride, 4 * kStride);
         }
-        kernels[mr](
-          scratch,
-          packedB,
-          c + 4 * i * n,
-          k,
-          n,
-          4 * n,
-          ...(epilogue?.params(i, mr) ?? []),
-        );
+        kernels[mr](scratch, packedB, c + 4 * i * n, k, n, 4 * n);
+        panel?.(i, mr);
       }
     },
   };

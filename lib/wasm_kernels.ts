@@ -28,7 +28,6 @@ import { encodeModule, Op, type ValueType, type WasmFunction, whileLoop } from "
 import {
   GEMM_MR,
   GEMM_NR,
-  type GemmEpilogue,
   type GemmFunctions,
   gemmFunctions,
   hasRelaxedSimd,
@@ -392,57 +391,6 @@ function biasSoftplusFunction(): WasmFunction {
     ],
     body: [...k.values.flatMap((e) => [...e.bits, ...set(e.local)]), ...loops],
   };
-}
-
-/**
- * The matMul epilogue of a softplus layer (`gemm<mr>Softplus`): each vector c of the product
- * becomes softplus(c + b) in C's place, and for the panel's first rows also σ'(c + b) in a slope
- * matrix — so a hidden layer's pre-activation is never written or read back. Extra parameters:
- * bias (byte offset of N floats), slope (byte offset of the panel's first row in the slope
- * matrix, ldc bytes per row) and the number of the panel's rows that need a slope.
- */
-function softplusEpilogue(): GemmEpilogue {
-  const TEMPS = 11; // zv, q, uq and softplusCode's eight
-  const begin = (local: (i: number) => number) => {
-    const [ZV, Q, UQ] = [local(0), local(1), local(2)];
-    const temps = Array.from({ length: 8 }, (_, i) => local(3 + i));
-    const k = new ConstantPool(local(TEMPS));
-    return {
-      constants: () => k.values.length,
-      store: (
-        { value, r, h, pc, c, j, param }: Parameters<ReturnType<GemmEpilogue["begin"]>["store"]>[0],
-      ) => [
-        ...get(value),
-        ...get(param(0)),
-        ...get(j),
-        ...Op.i32Add,
-        ...Op.v128Load(16 * h),
-        ...Op.f32x4Add,
-        ...set(ZV),
-        ...get(pc),
-        ...softplusCode(k, ZV, temps),
-        ...Op.v128Store(16 * h),
-        ...Op.block,
-        ...Op.i32Const(r),
-        ...get(param(2)),
-        ...Op.i32GeU,
-        ...Op.brIf(0),
-        ...get(param(1)),
-        ...get(pc),
-        ...Op.i32Add,
-        ...get(c),
-        ...Op.i32Sub,
-        ...sigmoidCode(k, { u: temps[5], zv: ZV, q: Q, uq: UQ }),
-        ...Op.v128Store(16 * h),
-        ...Op.end,
-      ],
-      prologue: () => k.values.flatMap((e) => [...e.bits, ...set(e.local)]),
-    };
-  };
-  // every kernel's epilogue is the same code, so one dry run counts its constants
-  const dry = begin((i) => i);
-  dry.store({ value: 0, r: 0, h: 0, pc: 0, c: 0, j: 0, param: (i) => i });
-  return { name: "Softplus", params: 3, locals: TEMPS + dry.constants(), begin };
 }
 
 /**
@@ -1224,7 +1172,7 @@ function stateFor(backend: WasmBackendLike): BackendState {
     if (memory === undefined) throw new Error("The wasm backend exposes no linear memory");
     state = {
       simd: simdFunctions(memory),
-      gemm: gemmFunctions(memory, { epilogues: [softplusEpilogue()] }),
+      gemm: gemmFunctions(memory),
       memory,
       scratch: { pointer: 0, bytes: 0 },
     };
@@ -1496,15 +1444,19 @@ const LINEAR_SOFTPLUS_CONFIG: tf.KernelConfig = {
     const scratch = scratchFor(backend, state, 4 * (GEMM_MR + n) * k);
     // offsets after every allocation (each may grow the memory)
     const at = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
-    const [pBias, pSlope] = [at(bias), at(slope)];
-    state.gemm.matmul(at(a), at(w), at(out), { m, k, n, rowStride: k, kStride: 1 }, scratch, {
-      name: "Softplus",
-      params: (row, rows) => [
-        pBias,
-        pSlope + 4 * row * n,
-        Math.max(0, Math.min(rows, slopeRows - row)),
-      ],
-    });
+    const [pOut, pBias, pSlope] = [at(out), at(bias), at(slope)];
+    // each row panel of the product, while in cache, becomes softplus(c + b) in place
+    const panel = (row: number, rows: number) =>
+      state.simd.biasSoftplus(
+        {
+          z: pOut + 4 * row * n,
+          bias: pBias,
+          out: pOut + 4 * row * n,
+          slope: pSlope + 4 * row * n,
+        },
+        { rows, width: n, slopeRows: Math.max(0, Math.min(rows, slopeRows - row)) },
+      );
+    state.gemm.matmul(at(a), at(w), pOut, { m, k, n, rowStride: k, kStride: 1 }, scratch, panel);
     return [out, slope];
   },
 };
@@ -1512,8 +1464,8 @@ const LINEAR_SOFTPLUS_CONFIG: tf.KernelConfig = {
 /**
  * A whole softplus layer of a forward pass in one kernel (untaped: it has no gradient):
  * softplus(a·w + bias), with the slope σ'(a·w + bias) of the first `slopeRows` rows, which a reverse
- * pass through the layer needs — the matMul applies bias and activation to each finished vector
- * before storing it, so the pre-activation never goes to memory. Returns [activation, slope], or
+ * pass through the layer needs — bias and activation go over each row panel of the product (five
+ * rows) right after the matMul kernel wrote it, in place, while it is in the core's L1 cache. Returns [activation, slope], or
  * undefined where the own WASM kernels do not take it (then use `tf.matMul` and
  * {@linkcode simdBiasSoftplus}): not on tfjs's threaded wasm build (its matMul is XNNPACK's on all
  * threads), `w`'s columns not a multiple of 8, other dtypes or shapes.

@@ -171,8 +171,9 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
   assert.equal(gemmFunctions(memory, { fma: false }).fma, false);
   for (const gemm of [gemmFunctions(memory), gemmFunctions(memory, { fma: false })]) {
     const rng = new Rng(4);
-    // m covers full four-row panels and 1…3 left-over rows; k covers 0, 1, 7 (only the
-    // single-step loop), 8 and 8 + 3, and multiples of 4 and not (the row-major panel packing)
+    // m covers full five-row panels and 1…4 left-over rows (four: the rotated kernel on its own
+    // panel layout); k covers 0, 1, 7 (only the single-step loop), 8 and 8 + 3, and multiples of 4
+    // and not (the row-major panel packing)
     for (
       const [m, k, n] of [
         [1, 1, 8],
@@ -184,6 +185,8 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
         [7, 5, 8],
         [4, 4, 8],
         [11, 16, 16],
+        [9, 12, 8],
+        [10, 9, 16],
       ]
     ) {
       for (const transposeA of [false, true]) {
@@ -209,11 +212,19 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
     () => gemmFunctions(memory).matmul(0, 0, 0, { m: 2, k: 2, n: 12, rowStride: 2, kStride: 1 }, 0),
     /Invalid column count 12: must be a multiple of 8/,
   );
-  const shape = { m: 4, k: 4, n: 8, rowStride: 4, kStride: 1 };
-  assert.throws(
-    () => gemmFunctions(memory).matmul(0, 0, 0, shape, 0, { name: "Nope", params: () => [] }),
-    /Unknown matmul epilogue "Nope"/,
+  // the panel callback sees each row panel once, in order, after it is final
+  const panels: [number, number, number][] = [];
+  const [m, k] = [12, 3];
+  heap.fill(1, 16, 16 + m * k + k * 8);
+  gemmFunctions(memory).matmul(
+    64,
+    64 + 4 * m * k,
+    1024,
+    { m, k, n: 8, rowStride: k, kStride: 1 },
+    4096,
+    (row, rows) => panels.push([row, rows, heap[256 + 8 * row]]),
   );
+  assert.deepEqual(panels, [[0, 5, 3], [5, 5, 3], [10, 2, 3]]);
 });
 
 Deno.test("gemmFunctions matvec matches float64 for every row remainder, fused or not", () => {
@@ -617,7 +628,7 @@ Deno.test("simdBiasSoftplus: softplus(z + b) and σ' of the first rows in one pa
   tf.dispose([z, z8]);
 });
 
-Deno.test("simdLinearSoftplus: the matMul's softplus epilogue equals matMul, then simdBiasSoftplus", async () => {
+Deno.test("simdLinearSoftplus: softplus over each row panel of the product equals matMul, then simdBiasSoftplus", async () => {
   await initBackend();
   const rng = new Rng(23);
   const t = (shape: number[], scale = 1) =>
