@@ -873,7 +873,7 @@ function emaFunction(): WasmFunction {
  * which a concat of 16 one-column [2560, 1] tensors (41k rows) pays 1.1 ms for.
  */
 function copyRowsFunction(): WasmFunction {
-  const [SRC, DST, ROWS, BYTES, SS, DS, R, J, VEC] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [SRC, DST, ROWS, BYTES, SS, DS, R, J] = [0, 1, 2, 3, 4, 5, 6, 7];
   const copy = (step: number, load: number[], store: number[]) =>
     whileLoop([...get(J), ...Op.i32Const(step), ...Op.i32Add, ...get(BYTES), ...Op.i32GtU], [
       ...get(DST),
@@ -893,7 +893,7 @@ function copyRowsFunction(): WasmFunction {
     name: "copyRows",
     params: ["i32", "i32", "i32", "i32", "i32", "i32"],
     results: [],
-    locals: ["i32", "i32", "i32"],
+    locals: ["i32", "i32"],
     body: [
       ...Op.i32Const(0),
       ...set(R),
