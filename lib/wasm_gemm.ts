@@ -571,8 +571,9 @@ export interface GemmFunctions {
    * C = A·B for one matrix: A is M×K read at byte offset `a` with element strides (in floats)
    * `rowStride` and `kStride` (K and 1 row-major, 1 and M when A is stored transposed), B is K×N
    * row-major at `b`, C is M×N row-major at `c`; `scratch` holds at least (5 + N)·K floats.
-   * N % 8 = 0. `panel(row, rows)`, if given, runs after each row panel of C (rows row … row + rows
-   * − 1, at most five) is final, while it is still in cache.
+   * N % 8 = 0. `options.panel(row, rows)`, if given, runs after each row panel of C (rows row …
+   * row + rows − 1, at most five) is final, while it is still in cache; with `options.packedA` (A
+   * packed by `packA` there) A is not read or packed again.
    */
   matmul(
     a: number,
@@ -580,7 +581,19 @@ export interface GemmFunctions {
     c: number,
     shape: { m: number; k: number; n: number; rowStride: number; kStride: number },
     scratch: number,
-    panel?: (row: number, rows: number) => void,
+    options?: {
+      panel?: (row: number, rows: number) => void;
+      packedA?: number;
+    },
+  ): void;
+  /**
+   * Packs all of A (M×K at byte offset `a`, strides as in `matmul`) into M·K floats at `dst` for
+   * `matmul`'s `packedA`: a matrix multiplied by several others is packed once.
+   */
+  packA(
+    a: number,
+    dst: number,
+    shape: { m: number; k: number; rowStride: number; kStride: number },
   ): void;
   /**
    * c = A·b for a row-major M×K matrix A at byte offset `a` and a vector b of K floats at `b`
@@ -630,31 +643,52 @@ export function gemmFunctions(
   });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
   const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}`]);
+  /** A's rows src… (mr of them) as one [K][mr] panel at dst. */
+  const packPanel = (
+    src: number,
+    dst: number,
+    mr: number,
+    k: number,
+    { rowStride, kStride }: { rowStride: number; kStride: number },
+  ) => {
+    const k4 = k - (k % 4);
+    if (mr >= 4 && rowStride === 1) {
+      ex[`packA${mr}Columns`](src, dst, k, 4 * kStride);
+    } else if (mr >= 4 && kStride === 1) {
+      ex[`packA${mr}Rows`](src, dst, k4, 4 * rowStride);
+      if (k4 < k) ex.packA(src + 4 * k4, dst + 4 * mr * k4, mr, k - k4, 4 * rowStride, 4);
+    } else {
+      ex.packA(src, dst, mr, k, 4 * rowStride, 4 * kStride);
+    }
+  };
   return {
     fma,
     matvec(a, b, c, { m, k }) {
       if (k % 4 !== 0) throw new RangeError(`Invalid length ${k}: must be a multiple of 4`);
       ex.matvec(a, b, c, m, k);
     },
-    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, panel) {
+    packA(a, dst, { m, k, rowStride, kStride }) {
+      for (let i = 0; i < m; i += GEMM_MR) {
+        packPanel(a + 4 * i * rowStride, dst + 4 * i * k, Math.min(GEMM_MR, m - i), k, {
+          rowStride,
+          kStride,
+        });
+      }
+    },
+    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, options = {}) {
       if (n % GEMM_NR !== 0) {
         throw new RangeError(`Invalid column count ${n}: must be a multiple of 8`);
       }
       const packedB = scratch + 4 * GEMM_MR * k;
       ex.packB(b, packedB, k, n);
-      const k4 = k - (k % 4);
+      const { panel, packedA } = options;
       for (let i = 0; i < m; i += GEMM_MR) {
         const mr = Math.min(GEMM_MR, m - i);
-        const src = a + 4 * i * rowStride;
-        if (mr >= 4 && rowStride === 1) {
-          ex[`packA${mr}Columns`](src, scratch, k, 4 * kStride);
-        } else if (mr >= 4 && kStride === 1) {
-          ex[`packA${mr}Rows`](src, scratch, k4, 4 * rowStride);
-          if (k4 < k) ex.packA(src + 4 * k4, scratch + 4 * mr * k4, mr, k - k4, 4 * rowStride, 4);
-        } else {
-          ex.packA(src, scratch, mr, k, 4 * rowStride, 4 * kStride);
+        if (packedA === undefined) {
+          packPanel(a + 4 * i * rowStride, scratch, mr, k, { rowStride, kStride });
         }
-        kernels[mr](scratch, packedB, c + 4 * i * n, k, n, 4 * n);
+        const pa = packedA === undefined ? scratch : packedA + 4 * i * k;
+        kernels[mr](pa, packedB, c + 4 * i * n, k, n, 4 * n);
         panel?.(i, mr);
       }
     },

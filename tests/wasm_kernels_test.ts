@@ -222,9 +222,27 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
     1024,
     { m, k, n: 8, rowStride: k, kStride: 1 },
     4096,
-    (row, rows) => panels.push([row, rows, heap[256 + 8 * row]]),
+    { panel: (row, rows) => panels.push([row, rows, heap[256 + 8 * row]]) },
   );
   assert.deepEqual(panels, [[0, 5, 3], [5, 5, 3], [10, 2, 3]]);
+  // A packed whole once (`packA`) gives the same products as packing per panel, in both layouts
+  const gemm = gemmFunctions(memory);
+  const rng = new Rng(9);
+  for (const transposeA of [false, true]) {
+    const [m2, k2, n2] = [13, 11, 16];
+    heap.set(Float32Array.from({ length: m2 * k2 + k2 * n2 }, () => rng.normal()), 16);
+    const strides = transposeA ? { rowStride: 1, kStride: m2 } : { rowStride: k2, kStride: 1 };
+    const shape2 = { m: m2, k: k2, n: n2, ...strides };
+    const [pa, pb, perPanel, whole] = [64, 64 + 4 * m2 * k2, 2048, 4096];
+    gemm.matmul(pa, pb, perPanel, shape2, 8192);
+    gemm.packA(pa, 12288, shape2);
+    heap.fill(NaN, whole / 4, whole / 4 + m2 * n2);
+    gemm.matmul(pa, pb, whole, shape2, 8192, { packedA: 12288 });
+    assert.deepEqual(
+      Array.from(heap.subarray(whole / 4, whole / 4 + m2 * n2)),
+      Array.from(heap.subarray(perPanel / 4, perPanel / 4 + m2 * n2)),
+    );
+  }
 });
 
 Deno.test("gemmFunctions matvec matches float64 for every row remainder, fused or not", () => {
@@ -289,6 +307,38 @@ Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, bro
   useSimdKernels(false);
   assert.equal(simdMatMulHandles([64, 64], [64, 64]), false);
   useSimdKernels(true);
+});
+
+Deno.test("BatchMatMul on wasm: a left operand used again is packed once and gives the same products", async () => {
+  await initBackend();
+  const rng = new Rng(12);
+  const t = (shape: number[]) =>
+    tf.tensor(Float32Array.from({ length: shape[0] * shape[1] }, () => rng.normal()), shape);
+  // 300×256 is above the cache's size floor; A, then others, then A again (packed on its second
+  // product), a same-shape tensor (must not match), A reshaped (must not match), A transposed
+  const [a, other] = [t([300, 256]), t([300, 256])];
+  // (each B its own tensor: tfjs-wasm's own matMul caches XNNPACK operators by B's dataId, and
+  // aborts when it meets the same dataId in another shape)
+  const bs = [t([256, 16]), t([256, 24]), t([256, 8]), t([256, 16]), t([128, 32]), t([300, 8])];
+  const products = (): tf.Tensor[] => [
+    tf.matMul(a, bs[0]),
+    tf.matMul(other, bs[1]),
+    tf.matMul(a, bs[1]),
+    tf.matMul(a, bs[2]),
+    tf.matMul(other, bs[3]),
+    tf.matMul(a, bs[3]),
+    tf.matMul(tf.reshape(a, [600, 128]), bs[4]),
+    tf.matMul(a, bs[5], true, false),
+    tf.matMul(a, bs[0]),
+  ];
+  const ours = products();
+  useSimdKernels(false);
+  const theirs = products();
+  useSimdKernels(true);
+  ours.forEach((o, i) => assertClose(o.dataSync(), theirs[i].dataSync(), 1e-3, `product ${i}`));
+  // the repeated product is bit-identical to the first (the packed panels are the same numbers)
+  assert.deepEqual(Array.from(ours[8].dataSync()), Array.from(ours[0].dataSync()));
+  tf.dispose([a, other, ...bs, ...ours, ...theirs]);
 });
 
 Deno.test("the BatchMatMul gradient is the same with the transposeA product as with tfjs's kernels", async () => {
