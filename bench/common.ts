@@ -72,14 +72,16 @@ export async function timedSteps(
     if (pool?.lastTimings) parts.push(pool.lastTimings);
   }
   if (parts.length === 0) return { ms: median(times) };
+  return { ms: median(times), pool: medianTimings(parts) };
+}
+
+/** Each part's median over several steps' (or runs') timings of the gradient phase. */
+export function medianTimings(parts: PoolTimings[]): PoolTimings {
   return {
-    ms: median(times),
-    pool: {
-      local: median(parts.map((p) => p.local)),
-      remote: parts[0].remote.map((_, i) => median(parts.map((p) => p.remote[i]))),
-      averaging: median(parts.map((p) => p.averaging)),
-      total: median(parts.map((p) => p.total)),
-    },
+    local: median(parts.map((p) => p.local)),
+    remote: parts[0].remote.map((_, i) => median(parts.map((p) => p.remote[i]))),
+    averaging: median(parts.map((p) => p.averaging)),
+    total: median(parts.map((p) => p.total)),
   };
 }
 

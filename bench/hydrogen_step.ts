@@ -23,7 +23,7 @@ import {
   initBackend,
   type PoolTimings,
 } from "../mod.ts";
-import { timeReplicated } from "./common.ts";
+import { median, medianTimings, timeReplicated } from "./common.ts";
 import { stepsPerReadback } from "../lib/kernel_layout.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
@@ -34,6 +34,11 @@ const FLAGS = {
   width: { type: "integer", min: 1, description: "hidden width" },
   workers: { type: "integer", min: 1, description: "data-parallel replicas (Workers)" },
   steps: { type: "integer", min: 1, description: "timed steps" },
+  rounds: {
+    type: "integer",
+    min: 1,
+    description: "rounds of (fd, forward, peer), each ratio taken within its round (medians shown)",
+  },
   warmup: { type: "integer", min: 0, description: "untimed steps first" },
   scaling: {
     type: "boolean",
@@ -86,6 +91,7 @@ const DEFAULTS = {
   width: 128,
   workers: Math.max(1, navigator.hardwareConcurrency ?? 1),
   steps: 10,
+  rounds: 3,
   warmup: 2,
   scaling: false,
   defaultJob: false,
@@ -272,21 +278,41 @@ await runMain(async () => {
       `, ${v.workers} replica(s) of ${info.threads} thread, ` +
       `${v.block || stepsPerReadback()} step(s) per loss read-back`,
   );
-  const fd = await ourStep(v, "fd");
-  const { ms: forward, pool } = await ourStepParts(v, "forward");
-  const peer = v.peer ? await peerStep(v) : { skipped: "--no-peer" };
-  const rows: [string, number][] = [[`neuralsvd, fd Laplacian, ${v.workers} replica(s)`, fd], [
-    `neuralsvd, forward Laplacian (exact), ${v.workers} replica(s)`,
-    forward,
-  ]];
-  if ("ms" in peer) {
+  // Rounds of our two steps and the peer's, each ratio within its round: this host's speed drifts
+  // between runs, and a ratio of runs minutes apart would carry that drift.
+  const rounds: { fd: number; forward: number; pool?: PoolTimings; peer?: number }[] = [];
+  let peer: { ms: number } | { skipped: string } = { skipped: "--no-peer" };
+  for (let r = 0; r < v.rounds; r++) {
+    const fd = await ourStep(v, "fd");
+    const { ms: forward, pool } = await ourStepParts(v, "forward");
+    if (v.peer && !("skipped" in peer && r > 0)) peer = await peerStep(v);
+    rounds.push({ fd, forward, pool, peer: "ms" in peer ? peer.ms : undefined });
+  }
+  const med = (f: (x: (typeof rounds)[number]) => number) => median(rounds.map(f));
+  const rows: [string, (x: (typeof rounds)[number]) => number][] = [
+    [`neuralsvd, fd Laplacian, ${v.workers} replica(s)`, (x) => x.fd],
+    [`neuralsvd, forward Laplacian (exact), ${v.workers} replica(s)`, (x) => x.forward],
+  ];
+  const timed = rounds.every((x) => x.peer !== undefined);
+  if (timed) {
     const where = v.peerDevice === "cpu" ? "2 threads" : v.peerDevice.toUpperCase();
-    rows.push([`PyTorch peer, fd Laplacian, ${where}`, peer.ms]);
+    rows.push([`PyTorch peer, fd Laplacian, ${where}`, (x) => x.peer!]);
   }
-  for (const [name, ms] of rows) {
-    const ratio = "ms" in peer ? `  (${(ms / peer.ms).toFixed(2)}× the peer)` : "";
-    console.log(`${name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms/step${ratio}`);
+  if (v.rounds > 1) console.log(`medians of ${v.rounds} rounds (ratios taken within each round):`);
+  for (const [name, of] of rows) {
+    let ratio = "";
+    if (timed && !name.startsWith("PyTorch")) {
+      const ratios = rounds.map((x) => of(x) / x.peer!);
+      const spread = v.rounds > 1
+        ? `; rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`
+        : "";
+      ratio = `  (${median(ratios).toFixed(2)}× the peer${spread})`;
+    }
+    console.log(`${name.padEnd(40)} ${med(of).toFixed(1).padStart(8)} ms/step${ratio}`);
   }
+  const pools = rounds.flatMap((x) => (x.pool ? [x.pool] : []));
+  const pool = pools.length > 0 ? medianTimings(pools) : undefined;
+  const forward = med((x) => x.forward);
   if ("skipped" in peer) console.log(`PyTorch peer skipped: ${peer.skipped}`);
   if (pool) {
     console.log(
