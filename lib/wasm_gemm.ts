@@ -307,11 +307,10 @@ const K_UNROLL = 8;
  */
 function gemmFunction(mr: number, fma: boolean): WasmFunction {
   const [A, B, C, K, N, LDC] = [0, 1, 2, 3, 4, 5];
-  const base = 6;
-  const [J, PA, PB, KK, PC] = [base, base + 1, base + 2, base + 3, base + 4];
-  const B0 = base + 5, B1 = base + 6;
-  const acc = (r: number, h: number) => base + 7 + 2 * r + h;
-  const AV = base + 7 + 2 * mr, SPLAT = AV + 1;
+  const [J, PA, PB, KK, PC] = [6, 7, 8, 9, 10];
+  const B0 = 11, B1 = 12;
+  const acc = (r: number, h: number) => 13 + 2 * r + h;
+  const AV = 13 + 2 * mr, SPLAT = AV + 1;
   const pair = (r: number) => SPLAT + 1 + r;
   const FIFTH = SPLAT + 5;
   const rotated = mr >= 4;
@@ -408,7 +407,7 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
   }
   return {
     name: `gemm${mr}`,
-    params: Array<ValueType>(6).fill("i32"),
+    params: ["i32", "i32", "i32", "i32", "i32", "i32"],
     results: [],
     locals,
     body: [
