@@ -6,7 +6,8 @@
  * Layout: A's rows are packed MR (five) at a time into a contiguous [K][MR] panel (`packA`), B into
  * 8-column panels (`packB`), then one call of `gemm<mr>` computes C's mr rows across all N columns,
  * 8 at a time.
- * A may be transposed (it is read through strides while packing); N must be a multiple of 8.
+ * A may be transposed (it is read through strides while packing); N must be a multiple of 4 (four
+ * columns left over from the 8-column panels take a half-width kernel).
  *
  * @module
  */
@@ -218,18 +219,26 @@ function packAColumnsFunction(mr: 4 | 5): WasmFunction {
 }
 
 /**
- * `packB(src, dst, K, N)`: copies row-major B (K×N floats at src, N % 8 = 0) into dst as N/8 panels
- * of [K][8] floats, so the microkernels read B at constant offsets.
+ * `packB(src, dst, K, N, rowBytes)`: copies the first N columns (N % 8 = 0) of row-major B (K rows
+ * `rowBytes` apart at src) into dst as N/8 panels of [K][8] floats, so the kernels read B at
+ * constant offsets; `packBHalf(src, dst, K, 4, rowBytes)` copies four columns as one [K][4] panel.
  */
-function packBFunction(): WasmFunction {
-  const [SRC, DST, K, N, P, KK, S] = [0, 1, 2, 3, 4, 5, 6];
+function packBFunction(halves: 1 | 2): WasmFunction {
+  const [SRC, DST, K, N, LDB, P, KK, S] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const width = 16 * halves; // bytes of a panel row
+  const copy = Array.from({ length: halves }, (_, h) => [
+    ...get(DST),
+    ...get(S),
+    ...Op.v128Load(16 * h),
+    ...Op.v128Store(16 * h),
+  ]).flat();
   return {
-    name: "packB",
-    params: ["i32", "i32", "i32", "i32"],
+    name: halves === 2 ? "packB" : "packBHalf",
+    params: ["i32", "i32", "i32", "i32", "i32"],
     results: [],
     locals: ["i32", "i32", "i32"],
     body: [
-      // for (p = 0; p < 4N; p += 32): for (k = 0; k < K; k++) copy 8 floats
+      // for (p = 0; p < 4N; p += width): for (k = 0; k < K; k++) copy a panel row
       ...Op.i32Const(0),
       ...set(P),
       ...whileLoop([
@@ -249,22 +258,13 @@ function packBFunction(): WasmFunction {
           ...get(KK),
           ...Op.i32Eqz,
         ], [
+          ...copy,
           ...get(DST),
-          ...get(S),
-          ...Op.v128Load(0),
-          ...Op.v128Store(0),
-          ...get(DST),
-          ...get(S),
-          ...Op.v128Load(16),
-          ...Op.v128Store(16),
-          ...get(DST),
-          ...Op.i32Const(32),
+          ...Op.i32Const(width),
           ...Op.i32Add,
           ...set(DST),
           ...get(S),
-          ...get(N),
-          ...Op.i32Const(2),
-          ...Op.i32Shl,
+          ...get(LDB),
           ...Op.i32Add,
           ...set(S),
           ...get(KK),
@@ -273,7 +273,7 @@ function packBFunction(): WasmFunction {
           ...set(KK),
         ]),
         ...get(P),
-        ...Op.i32Const(32),
+        ...Op.i32Const(width),
         ...Op.i32Add,
         ...set(P),
       ]),
@@ -303,9 +303,10 @@ const K_UNROLL = 8;
 
 /**
  * `gemm<mr>(a, b, c, K, N, ldc)`: C[r, j] = Σ_k A[k][r]·B[k, j] for r < mr, j < N, with A a packed
- * [K][mr] panel, B packed by `packB`, C's row r at c + r·ldc bytes; N % 8 = 0.
+ * [K][mr] panel, B packed by `packB`, C's row r at c + r·ldc bytes; N % 8 = 0. With `halves` 1,
+ * `gemm<mr>Half` does the same for four columns (N = 4) of B packed by `packBHalf`.
  */
-function gemmFunction(mr: number, fma: boolean): WasmFunction {
+function gemmFunction(mr: number, fma: boolean, halves: 1 | 2 = 2): WasmFunction {
   const [A, B, C, K, N, LDC] = [0, 1, 2, 3, 4, 5];
   const [J, PA, PB, KK, PC] = [6, 7, 8, 9, 10];
   const B0 = 11, B1 = 12;
@@ -326,30 +327,30 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
       ...Op.f32x4Add,
       ...set(acc(r, h)),
     ];
+  const bRow = 16 * halves; // bytes of packed B per k step
+  /** Row r's multiply-adds for each half of the columns with the vector on the stack's local. */
+  const madds = (v: number, r: number) =>
+    Array.from({ length: halves }, (_, h) => [...get(v), ...madd(r, h)]).flat();
   /** One k step at constant offsets u steps past PA and PB. */
   const kStep = (u: number) => {
-    const out = [
+    const out = Array.from({ length: halves }, (_, h) => [
       ...get(PB),
-      ...Op.v128Load(32 * u),
-      ...set(B0),
-      ...get(PB),
-      ...Op.v128Load(32 * u + 16),
-      ...set(B1),
-    ];
+      ...Op.v128Load(bRow * u + 16 * h),
+      ...set(h === 0 ? B0 : B1),
+    ]).flat();
     if (rotated) {
       // one load of A[k][0..3] and its three rotations: accumulator s holds, in lane j, the
       // products of row (j + s) mod 4 (unskewed when stored)
-      out.push(...get(PA), ...Op.v128Load(4 * mr * u), ...set(AV));
-      out.push(...get(AV), ...madd(0, 0), ...get(AV), ...madd(0, 1));
+      out.push(...get(PA), ...Op.v128Load(4 * mr * u), ...set(AV), ...madds(AV, 0));
       for (let r = 1; r < 4; r++) {
         const lanes = [0, 1, 2, 3].map((j) => (j + r) % 4);
         out.push(...get(AV), ...get(AV), ...Op.f32x4Shuffle(lanes), ...set(SPLAT));
-        out.push(...get(SPLAT), ...madd(r, 0), ...get(SPLAT), ...madd(r, 1));
+        out.push(...madds(SPLAT, r));
       }
       if (mr === 5) {
         // the fifth row by a broadcast load (its own register: 15 vectors live in all)
         out.push(...get(PA), ...Op.v128Load32Splat(4 * mr * u + 16), ...set(FIFTH));
-        out.push(...get(FIFTH), ...madd(4, 0), ...get(FIFTH), ...madd(4, 1));
+        out.push(...madds(FIFTH, 4));
       }
       return out;
     }
@@ -373,7 +374,7 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
       ...Op.i32Add,
       ...set(PA),
       ...get(PB),
-      ...Op.i32Const(32 * steps),
+      ...Op.i32Const(bRow * steps),
       ...Op.i32Add,
       ...set(PB),
       ...get(KK),
@@ -384,7 +385,7 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
   ];
   const zero: number[] = [];
   for (let r = 0; r < mr; r++) {
-    for (let h = 0; h < 2; h++) zero.push(...Op.i32x4Const(0), ...set(acc(r, h)));
+    for (let h = 0; h < halves; h++) zero.push(...Op.i32x4Const(0), ...set(acc(r, h)));
   }
   const store: number[] = [...get(C), ...get(J), ...Op.i32Add, ...set(PC)];
   const rowOf = (r: number, h: number): number[] => {
@@ -393,7 +394,7 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
     const p = pair((r + 3) % 4);
     return [...get(pair(r)), ...get(p), ...Op.f32x4Shuffle([0, 5, 2, 7])];
   };
-  for (let h = 0; h < 2 && rotated; h++) {
+  for (let h = 0; h < halves && rotated; h++) {
     // pair r: lanes 0, 1 of accumulator r and lanes 2, 3 of accumulator r + 2
     for (let r = 0; r < 4; r++) {
       store.push(...get(acc(r, h)), ...get(acc((r + 2) % 4, h)), ...Op.f32x4Shuffle([0, 1, 6, 7]));
@@ -402,11 +403,13 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
     for (let r = 0; r < 4; r++) store.push(...rowOf(r, h), ...set(acc(r, h)));
   }
   for (let r = 0; r < mr; r++) {
-    for (let h = 0; h < 2; h++) store.push(...get(PC), ...get(acc(r, h)), ...Op.v128Store(16 * h));
+    for (let h = 0; h < halves; h++) {
+      store.push(...get(PC), ...get(acc(r, h)), ...Op.v128Store(16 * h));
+    }
     if (r < mr - 1) store.push(...get(PC), ...get(LDC), ...Op.i32Add, ...set(PC));
   }
   return {
-    name: `gemm${mr}`,
+    name: halves === 2 ? `gemm${mr}` : `gemm${mr}Half`,
     params: ["i32", "i32", "i32", "i32", "i32", "i32"],
     results: [],
     locals,
@@ -432,7 +435,7 @@ function gemmFunction(mr: number, fma: boolean): WasmFunction {
         ...kLoop(1),
         ...store,
         ...get(J),
-        ...Op.i32Const(4 * GEMM_NR),
+        ...Op.i32Const(bRow),
         ...Op.i32Add,
         ...set(J),
       ]),
@@ -570,7 +573,7 @@ export interface GemmFunctions {
    * C = A·B for one matrix: A is M×K read at byte offset `a` with element strides (in floats)
    * `rowStride` and `kStride` (K and 1 row-major, 1 and M when A is stored transposed), B is K×N
    * row-major at `b`, C is M×N row-major at `c`; `scratch` holds at least (5 + N)·K floats.
-   * N % 8 = 0. `options.panel(row, rows)`, if given, runs after each row panel of C (rows row …
+   * N % 4 = 0. `options.panel(row, rows)`, if given, runs after each row panel of C (rows row …
    * row + rows − 1, at most five) is final, while it is still in cache; with `options.packedA` (A
    * packed by `packA` there) A is not read or packed again.
    */
@@ -629,10 +632,13 @@ export function gemmFunctions(
     packARowsFunction(5),
     packAColumnsFunction(4),
     packAColumnsFunction(5),
-    packBFunction(),
+    packBFunction(2),
+    packBFunction(1),
     matvecFunction(fma),
   ];
-  for (let mr = 1; mr <= GEMM_MR; mr++) functions.push(gemmFunction(mr, fma));
+  for (let mr = 1; mr <= GEMM_MR; mr++) {
+    functions.push(gemmFunction(mr, fma), gemmFunction(mr, fma, 1));
+  }
   const bytes = encodeModule(
     shared ? { shared: true, maximumPages: 65536 } : { shared: false },
     functions,
@@ -642,6 +648,7 @@ export function gemmFunctions(
   });
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
   const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}`]);
+  const halfKernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}Half`]);
   /** A's rows src… (mr of them) as one [K][mr] panel at dst. */
   const packPanel = (
     src: number,
@@ -675,11 +682,14 @@ export function gemmFunctions(
       }
     },
     matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, options = {}) {
-      if (n % GEMM_NR !== 0) {
-        throw new RangeError(`Invalid column count ${n}: must be a multiple of 8`);
+      if (n % 4 !== 0) {
+        throw new RangeError(`Invalid column count ${n}: must be a multiple of 4`);
       }
-      const packedB = scratch + 4 * GEMM_MR * k;
-      ex.packB(b, packedB, k, n);
+      // 8-column panels, then four columns left over as one half panel
+      const full = n - (n % GEMM_NR), half = n - full;
+      const packedB = scratch + 4 * GEMM_MR * k, packedHalf = packedB + 4 * k * full;
+      ex.packB(b, packedB, k, full, 4 * n);
+      if (half > 0) ex.packBHalf(b + 4 * full, packedHalf, k, half, 4 * n);
       const { panel, packedA } = options;
       for (let i = 0; i < m; i += GEMM_MR) {
         const mr = Math.min(GEMM_MR, m - i);
@@ -687,7 +697,8 @@ export function gemmFunctions(
           packPanel(a + 4 * i * rowStride, scratch, mr, k, { rowStride, kStride });
         }
         const pa = packedA === undefined ? scratch : packedA + 4 * i * k;
-        kernels[mr](pa, packedB, c + 4 * i * n, k, n, 4 * n);
+        if (full > 0) kernels[mr](pa, packedB, c + 4 * i * n, k, full, 4 * n);
+        if (half > 0) halfKernels[mr](pa, packedHalf, c + 4 * (i * n + full), k, half, 4 * n);
         panel?.(i, mr);
       }
     },

@@ -7,7 +7,7 @@
  * loops built at run time ({@linkcode encodeModule}) that import tfjs-wasm's own linear memory, and
  * block copies on that memory, so they read and write tensors in place; they replace those kernels
  * of the `wasm` backend in tfjs's kernel registry. Inputs they do not cover (other dtypes, a
- * transposed B, column counts that are neither 1 nor a multiple of 8, other reductions) go to
+ * transposed B, column counts that are neither 1 nor a multiple of 4, other reductions) go to
  * tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
  * Softplus's is `dy·sigmoid(x)`, Sin's `dy·cos(x)`; BatchMatMul's is lib/gradients.ts).
  *
@@ -25,13 +25,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { encodeModule, Op, type ValueType, type WasmFunction, whileLoop } from "./wasm_encoder.ts";
-import {
-  GEMM_MR,
-  GEMM_NR,
-  type GemmFunctions,
-  gemmFunctions,
-  hasRelaxedSimd,
-} from "./wasm_gemm.ts";
+import { GEMM_MR, type GemmFunctions, gemmFunctions, hasRelaxedSimd } from "./wasm_gemm.ts";
 
 /** The kernels this module replaces on the `wasm` backend. */
 export const SIMD_KERNEL_NAMES = [
@@ -1526,7 +1520,7 @@ const LINEAR_SOFTPLUS_CONFIG: tf.KernelConfig = {
  * rows) right after the matMul kernel wrote it, in place, while it is in the core's L1 cache. Returns [activation, slope], or
  * undefined where the own WASM kernels do not take it (then use `tf.matMul` and
  * {@linkcode simdBiasSoftplus}): not on tfjs's threaded wasm build (its matMul is XNNPACK's on all
- * threads), `w`'s columns not a multiple of 8, other dtypes or shapes.
+ * threads), `w`'s columns not a multiple of 4, other dtypes or shapes.
  */
 export function simdLinearSoftplus(
   a: tf.Tensor2D,
@@ -1539,7 +1533,7 @@ export function simdLinearSoftplus(
   const [rows, k] = a.shape, n = w.shape[1];
   const slopeRows = options.slopeRows;
   if (
-    w.shape[0] !== k || n % GEMM_NR !== 0 || bias.size !== n || a.dtype !== "float32" ||
+    w.shape[0] !== k || n % 4 !== 0 || bias.size !== n || a.dtype !== "float32" ||
     w.dtype !== "float32" || bias.dtype !== "float32" || !(slopeRows >= 1 && slopeRows <= rows)
   ) return undefined;
   return tf.engine().runKernel(LINEAR_SOFTPLUS_KERNEL, { a, w, bias }, { slopeRows }) as [
@@ -1656,7 +1650,7 @@ function matMulPlan(
   const n = bShape[r - 1];
   // one column: a matrix-vector product (row-major A only, whose rows it reads as vectors)
   const vector = n === 1 && !transposeA && k % 4 === 0;
-  if (bShape[r - 2] !== k || (n % GEMM_NR !== 0 && !vector) || m * k * n < MATMUL_MIN_WORK) {
+  if (bShape[r - 2] !== k || (n % 4 !== 0 && !vector) || m * k * n < MATMUL_MIN_WORK) {
     return undefined;
   }
   const batchShapeA = aShape.slice(0, r - 2), batchShapeB = bShape.slice(0, r - 2);
@@ -1684,7 +1678,7 @@ const MATMUL_MIN_WORK = 4096;
 /**
  * Whether the vectorised BatchMatMul kernel runs `a·b` (with tfjs's transpose flags) on the active
  * backend: the kernels are in use on wasm, both operands are float32 of equal rank (batch dimensions
- * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 8 (or one column
+ * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 4 (or one column
  * of a row-major `a` with a multiple of 4 columns: a matrix-vector product), and
  * m·k·n ≥ 4096. Callers use it to pick a `transposeA` product over an explicit transpose, which
  * tfjs's own kernel runs 15–25× slower. (tfjs's threaded build keeps XNNPACK's multi-threaded

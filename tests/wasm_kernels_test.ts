@@ -187,6 +187,9 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
         [11, 16, 16],
         [9, 12, 8],
         [10, 9, 16],
+        [7, 9, 4], // a half panel alone
+        [11, 16, 12], // 8 columns and a half panel
+        [6, 13, 20],
       ]
     ) {
       for (const transposeA of [false, true]) {
@@ -209,8 +212,8 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
     }
   }
   assert.throws(
-    () => gemmFunctions(memory).matmul(0, 0, 0, { m: 2, k: 2, n: 12, rowStride: 2, kStride: 1 }, 0),
-    /Invalid column count 12: must be a multiple of 8/,
+    () => gemmFunctions(memory).matmul(0, 0, 0, { m: 2, k: 2, n: 6, rowStride: 2, kStride: 1 }, 0),
+    /Invalid column count 6: must be a multiple of 4/,
   );
   // the panel callback sees each row panel once, in order, after it is final
   const panels: [number, number, number][] = [];
@@ -279,6 +282,8 @@ Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, bro
     );
   const cases: [number[], number[], boolean][] = [
     [[67, 45], [45, 32], false], // rank 2
+    [[67, 45], [45, 12], false], // an 8-column panel and a half panel
+    [[45, 67], [45, 20], true], // the same, A transposed
     [[45, 67], [45, 32], true], // transposeA
     [[3, 20, 30], [3, 30, 16], false], // batched
     [[3, 30, 20], [1, 30, 16], true], // b broadcast over the batch, a transposed
@@ -297,9 +302,10 @@ Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, bro
     assertClose(ours.dataSync(), theirs.dataSync(), 1e-4, `${sa} · ${sb}`);
     tf.dispose([a, b, ours, theirs]);
   }
-  // what stays with tfjs's kernel: columns neither 1 nor a multiple of 8, one column of a transposed
+  // what stays with tfjs's kernel: columns neither 1 nor a multiple of 4, one column of a transposed
   // A or of rows whose length is not a multiple of 4, transposeB, tiny products
   assert.equal(simdMatMulHandles([64, 64], [64, 2]), false);
+  assert.equal(simdMatMulHandles([64, 64], [64, 6]), false);
   assert.equal(simdMatMulHandles([64, 64], [64, 1], { transposeA: true }), false);
   assert.equal(simdMatMulHandles([64, 66], [66, 1]), false);
   assert.equal(simdMatMulHandles([64, 64], [8, 64], { transposeB: true }), false);
@@ -686,15 +692,15 @@ Deno.test("simdLinearSoftplus: softplus over each row panel of the product equal
       Float32Array.from({ length: shape[0] * (shape[1] ?? 1) }, () => scale * rng.normal()),
       shape,
     );
-  // row panels of 4 with remainders, slopes ending inside a panel, K not a multiple of 8, N of 8
-  for (
-    const [m, k, n, slopeRows] of [[13, 37, 24, 6], [64, 128, 128, 64], [3, 20, 8, 1], [
-      9,
-      64,
-      16,
-      4,
-    ]]
-  ) {
+  // row panels of 5 with remainders, slopes ending inside a panel, K not a multiple of 8, N of 8
+  // and with a half panel of 4
+  const cases = [[13, 37, 24, 6], [64, 128, 128, 64], [3, 20, 8, 1], [9, 64, 16, 4], [
+    11,
+    16,
+    12,
+    7,
+  ]];
+  for (const [m, k, n, slopeRows] of cases) {
     const a = t([m, k]) as tf.Tensor2D, w = t([k, n], 2) as tf.Tensor2D, bias = t([n]);
     const [act, slope] = simdLinearSoftplus(a, w, bias, { slopeRows })!;
     const product = tf.matMul(a, w) as tf.Tensor2D;
@@ -706,10 +712,10 @@ Deno.test("simdLinearSoftplus: softplus over each row panel of the product equal
     assertClose(slope.dataSync(), wantSlope.dataSync(), 1e-6, `slope [${m}, ${k}, ${n}]`);
     tf.dispose([a, w, bias, act, slope, product, wantAct, wantSlope]);
   }
-  // what it does not take: columns not a multiple of 8, mismatched shapes, slope rows out of range
+  // what it does not take: columns not a multiple of 4, mismatched shapes, slope rows out of range
   const a = tf.zeros([4, 8]) as tf.Tensor2D;
   assert.equal(
-    simdLinearSoftplus(a, tf.zeros([8, 12]) as tf.Tensor2D, tf.zeros([12]), { slopeRows: 1 }),
+    simdLinearSoftplus(a, tf.zeros([8, 6]) as tf.Tensor2D, tf.zeros([6]), { slopeRows: 1 }),
     undefined,
   );
   assert.equal(
