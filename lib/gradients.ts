@@ -22,8 +22,9 @@ export function swapLastAxes(x: Tensor): Tensor {
 
 /**
  * The product op(a)·op(b), op a transpose where asked: with the matMul's own flags on a GPU and
- * where the vectorised WASM kernel reads a transposed A through strides, with an explicit transpose
- * followed by a flag-free matMul elsewhere. Reverse passes written by hand use it too.
+ * where the vectorised WASM kernel takes them (it reads a transposed A through strides and packs a
+ * transposed B by 4×4 transposes), with an explicit transpose followed by a flag-free matMul
+ * elsewhere. Reverse passes written by hand use it too.
  */
 export function transposedProduct(
   a: Tensor,
@@ -36,7 +37,7 @@ export function transposedProduct(
 function product(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Tensor {
   if (
     prefersBatchedKernels() ||
-    (transposeA && !transposeB && simdMatMulHandles(a.shape, b.shape, { transposeA: true }))
+    ((transposeA || transposeB) && simdMatMulHandles(a.shape, b.shape, { transposeA, transposeB }))
   ) {
     return tf.matMul(a as Tensor3D, b as Tensor3D, transposeA, transposeB);
   }

@@ -13,6 +13,7 @@ import { prefersBatchedKernels } from "./kernel_layout.ts";
 import {
   simdBiasSoftplus,
   simdLinearSoftplus,
+  simdMatMulHandles,
   simdSoftplusJet,
   simdSoftplusJetWithSlope,
 } from "./wasm_kernels.ts";
@@ -610,11 +611,15 @@ export class Mlp implements Model {
     const n = this.weights.length, chunks = trace.chunks;
     const perChunk = chunks.map((c) => c.biases[n - 1].size);
     const outs = chunks.length === 1 ? [g] : tf.split(g, perChunk, 1) as Tensor2D[];
-    // Wᵀ of each later layer, all groups in one transpose, split like the chunks: on WASM a
-    // product with a transposed B is an explicit transpose first, one per group and chunk otherwise.
+    // Where the matMul kernel cannot take a transposed B (tfjs's own kernels), Wᵀ of each later
+    // layer, all groups in one transpose, split like the chunks: tfjs-wasm transposes B explicitly
+    // for every such product, one per group and chunk otherwise.
+    const B = g.shape[0];
+    const flagged = (w: Tensor) =>
+      simdMatMulHandles([B, w.shape[2]!], [w.shape[1]!, w.shape[2]!], { transposeB: true });
     const transposed = !prefersBatchedKernels() && this.groups > 1
       ? this.weights.map((w, k) => {
-        if (k === 0) return [];
+        if (k === 0 || flagged(w)) return null;
         const wt = tf.transpose(w, [0, 2, 1]);
         return chunks.length === 1
           ? [wt]
@@ -628,8 +633,9 @@ export class Mlp implements Model {
       for (let k = n - 1; k > 0; k--) {
         grads[i][2 * k] = this.#weightGradient(c.weights[k], { input: c.inputs[k - 1], dz });
         grads[i][2 * k + 1] = tf.sum(dz, 0);
-        const da = transposed
-          ? groupProducts(dz, transposed[k][i] as Tensor3D)
+        const explicit = transposed?.[k];
+        const da = explicit
+          ? groupProducts(dz, explicit[i] as Tensor3D)
           : this.#inputGradient(c.weights[k], dz);
         dz = tf.mul(da, c.slopes[k - 1]) as Tensor2D;
       }

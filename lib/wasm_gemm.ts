@@ -95,6 +95,39 @@ function packAFunction(): WasmFunction {
 }
 
 /**
+ * A 4×4 transpose of the vectors in locals `rows` (row r's four values): `store(q, column)` gets
+ * code pushing column q, [rows[0][q], rows[1][q], rows[2][q], rows[3][q]], and returns code that
+ * consumes it. Overwrites `rows` and the two locals `tmp`.
+ */
+function transpose4(
+  rows: [number, number, number, number],
+  tmp: [number, number],
+  store: (q: number, column: number[]) => number[],
+): number[] {
+  const [R0, R1, R2, R3] = rows, [T0, T1] = tmp;
+  const shuffle = (a: number, b: number, lanes: number[]) => [
+    ...get(a),
+    ...get(b),
+    ...Op.f32x4Shuffle(lanes),
+  ];
+  return [
+    // rows a, b, c, d → [a0 b0 a1 b1], [a2 b2 a3 b3], [c0 d0 c1 d1], [c2 d2 c3 d3] → columns
+    ...shuffle(R0, R1, [0, 4, 1, 5]),
+    ...set(T0),
+    ...shuffle(R0, R1, [2, 6, 3, 7]),
+    ...set(T1),
+    ...shuffle(R2, R3, [0, 4, 1, 5]),
+    ...set(R0),
+    ...shuffle(R2, R3, [2, 6, 3, 7]),
+    ...set(R1),
+    ...store(0, shuffle(T0, R0, [0, 1, 4, 5])),
+    ...store(1, shuffle(T0, R0, [2, 3, 6, 7])),
+    ...store(2, shuffle(T1, R1, [0, 1, 4, 5])),
+    ...store(3, shuffle(T1, R1, [2, 3, 6, 7])),
+  ];
+}
+
+/**
  * `packA<mr>Rows(src, dst, K4, rowStride)` for mr = 4 or 5: packA for mr rows of a row-major A (k
  * stride one float) and K4 (a multiple of 4) steps, four k at a time: the first four rows as four
  * vector loads, a 4×4 transpose by shuffles and four vector stores (4·mr bytes apart), a fifth
@@ -103,11 +136,6 @@ function packAFunction(): WasmFunction {
 function packARowsFunction(mr: 4 | 5): WasmFunction {
   const [SRC, DST, K4, RS, KK, P1, P2, P3] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [R0, R1, R2, R3, T0, T1] = [8, 9, 10, 11, 12, 13];
-  const shuffle = (a: number, b: number, lanes: number[]) => [
-    ...get(a),
-    ...get(b),
-    ...Op.f32x4Shuffle(lanes),
-  ];
   const row = (p: number, r: number) => [...get(p), ...Op.v128Load(0), ...set(r)];
   const step = 4 * mr; // bytes per k step in the panel
   const fifth: number[] = [];
@@ -143,27 +171,11 @@ function packARowsFunction(mr: 4 | 5): WasmFunction {
         ...row(P1, R1),
         ...row(P2, R2),
         ...row(P3, R3),
-        // rows a, b, c, d → columns [a_k b_k c_k d_k] for the four k
-        ...shuffle(R0, R1, [0, 4, 1, 5]),
-        ...set(T0),
-        ...shuffle(R0, R1, [2, 6, 3, 7]),
-        ...set(T1),
-        ...shuffle(R2, R3, [0, 4, 1, 5]),
-        ...set(R0),
-        ...shuffle(R2, R3, [2, 6, 3, 7]),
-        ...set(R1),
-        ...get(DST),
-        ...shuffle(T0, R0, [0, 1, 4, 5]),
-        ...Op.v128Store(0),
-        ...get(DST),
-        ...shuffle(T0, R0, [2, 3, 6, 7]),
-        ...Op.v128Store(step),
-        ...get(DST),
-        ...shuffle(T1, R1, [0, 1, 4, 5]),
-        ...Op.v128Store(2 * step),
-        ...get(DST),
-        ...shuffle(T1, R1, [2, 3, 6, 7]),
-        ...Op.v128Store(3 * step),
+        ...transpose4([R0, R1, R2, R3], [T0, T1], (q, column) => [
+          ...get(DST),
+          ...column,
+          ...Op.v128Store(q * step),
+        ]),
         ...fifth,
         ...get(DST),
         ...Op.i32Const(4 * step),
@@ -213,6 +225,126 @@ function packAColumnsFunction(mr: 4 | 5): WasmFunction {
         ...Op.i32Const(1),
         ...Op.i32Sub,
         ...set(K),
+      ]),
+    ],
+  };
+}
+
+/**
+ * `packBTransposed<half>(src, dst, K, N, rowBytes)`: packB for a B stored transposed (N rows of K
+ * floats, `rowBytes` apart: B[k, j] is row j's k-th value): the panels `packB` (or `packBHalf`)
+ * makes, built four k at a time by 4×4 transposes of four rows' vectors, the last K % 4 steps one
+ * float at a time.
+ */
+function packBTransposedFunction(halves: 1 | 2): WasmFunction {
+  const [SRC, DST, K, N, LDB, P, KK, S, D, C, K4] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [R0, R1, R2, R3, T0, T1] = [11, 12, 13, 14, 15, 16];
+  const width = 16 * halves; // bytes of a panel row
+  const rowsOf = (h: number) =>
+    [R0, R1, R2, R3].flatMap((r, c) => [
+      ...get(S),
+      ...get(LDB),
+      ...Op.i32Const(4 * h + c),
+      ...Op.i32Mul,
+      ...Op.i32Add,
+      ...get(KK),
+      ...Op.i32Const(2),
+      ...Op.i32Shl,
+      ...Op.i32Add,
+      ...Op.v128Load(0),
+      ...set(r),
+    ]);
+  // dst row of k step KK + q in this panel: D + (KK + q)·width
+  const storeAt = (h: number) => (q: number, column: number[]) => [
+    ...get(D),
+    ...get(KK),
+    ...Op.i32Const(width),
+    ...Op.i32Mul,
+    ...Op.i32Add,
+    ...column,
+    ...Op.v128Store(q * width + 16 * h),
+  ];
+  return {
+    name: halves === 2 ? "packBTransposed" : "packBTransposedHalf",
+    params: ["i32", "i32", "i32", "i32", "i32"],
+    results: [],
+    locals: [...Array<ValueType>(6).fill("i32"), ...Array<ValueType>(6).fill("v128")],
+    body: [
+      ...get(K),
+      ...get(K),
+      ...Op.i32Const(3),
+      ...Op.i32And,
+      ...Op.i32Sub,
+      ...set(K4),
+      // for (p = 0; p < N; p += 4·halves): one panel, rows p … of the stored matrix
+      ...Op.i32Const(0),
+      ...set(P),
+      ...whileLoop([...get(P), ...get(N), ...Op.i32GeU], [
+        ...get(SRC),
+        ...get(P),
+        ...get(LDB),
+        ...Op.i32Mul,
+        ...Op.i32Add,
+        ...set(S),
+        ...get(DST),
+        ...get(P),
+        ...get(K),
+        ...Op.i32Mul,
+        ...Op.i32Const(2),
+        ...Op.i32Shl,
+        ...Op.i32Add,
+        ...set(D),
+        ...Op.i32Const(0),
+        ...set(KK),
+        ...whileLoop([...get(KK), ...get(K4), ...Op.i32GeU], [
+          ...Array.from({ length: halves }, (_, h) => [
+            ...rowsOf(h),
+            ...transpose4([R0, R1, R2, R3], [T0, T1], storeAt(h)),
+          ]).flat(),
+          ...get(KK),
+          ...Op.i32Const(4),
+          ...Op.i32Add,
+          ...set(KK),
+        ]),
+        // the last K % 4 steps: one float per column
+        ...whileLoop([...get(KK), ...get(K), ...Op.i32GeU], [
+          ...Op.i32Const(0),
+          ...set(C),
+          ...whileLoop([...get(C), ...Op.i32Const(4 * halves), ...Op.i32GeU], [
+            ...get(D),
+            ...get(KK),
+            ...Op.i32Const(width),
+            ...Op.i32Mul,
+            ...Op.i32Add,
+            ...get(C),
+            ...Op.i32Const(2),
+            ...Op.i32Shl,
+            ...Op.i32Add,
+            ...get(S),
+            ...get(C),
+            ...get(LDB),
+            ...Op.i32Mul,
+            ...Op.i32Add,
+            ...get(KK),
+            ...Op.i32Const(2),
+            ...Op.i32Shl,
+            ...Op.i32Add,
+            ...Op.f32Load(0),
+            ...Op.f32Store(0),
+            ...get(C),
+            ...Op.i32Const(1),
+            ...Op.i32Add,
+            ...set(C),
+          ]),
+          ...get(KK),
+          ...Op.i32Const(1),
+          ...Op.i32Add,
+          ...set(KK),
+        ]),
+        ...get(P),
+        ...Op.i32Const(4 * halves),
+        ...Op.i32Add,
+        ...set(P),
       ]),
     ],
   };
@@ -572,7 +704,7 @@ export interface GemmFunctions {
   /**
    * C = A·B for one matrix: A is M×K read at byte offset `a` with element strides (in floats)
    * `rowStride` and `kStride` (K and 1 row-major, 1 and M when A is stored transposed), B is K×N
-   * row-major at `b`, C is M×N row-major at `c`; `scratch` holds at least (5 + N)·K floats.
+   * row-major at `b` (or stored transposed, N×K, with `bTransposed`), C is M×N row-major at `c`; `scratch` holds at least (5 + N)·K floats.
    * N % 4 = 0. `options.panel(row, rows)`, if given, runs after each row panel of C (rows row …
    * row + rows − 1, at most five) is final, while it is still in cache; with `options.packedA` (A
    * packed by `packA` there) A is not read or packed again.
@@ -581,7 +713,14 @@ export interface GemmFunctions {
     a: number,
     b: number,
     c: number,
-    shape: { m: number; k: number; n: number; rowStride: number; kStride: number },
+    shape: {
+      m: number;
+      k: number;
+      n: number;
+      rowStride: number;
+      kStride: number;
+      bTransposed?: boolean;
+    },
     scratch: number,
     options?: {
       panel?: (row: number, rows: number) => void;
@@ -634,6 +773,8 @@ export function gemmFunctions(
     packAColumnsFunction(5),
     packBFunction(2),
     packBFunction(1),
+    packBTransposedFunction(2),
+    packBTransposedFunction(1),
     matvecFunction(fma),
   ];
   for (let mr = 1; mr <= GEMM_MR; mr++) {
@@ -681,15 +822,21 @@ export function gemmFunctions(
         });
       }
     },
-    matmul(a, b, c, { m, k, n, rowStride, kStride }, scratch, options = {}) {
+    matmul(a, b, c, { m, k, n, rowStride, kStride, bTransposed = false }, scratch, options = {}) {
       if (n % 4 !== 0) {
         throw new RangeError(`Invalid column count ${n}: must be a multiple of 4`);
       }
       // 8-column panels, then four columns left over as one half panel
       const full = n - (n % GEMM_NR), half = n - full;
       const packedB = scratch + 4 * GEMM_MR * k, packedHalf = packedB + 4 * k * full;
-      ex.packB(b, packedB, k, full, 4 * n);
-      if (half > 0) ex.packBHalf(b + 4 * full, packedHalf, k, half, 4 * n);
+      if (bTransposed) {
+        // B's columns are rows of k floats
+        ex.packBTransposed(b, packedB, k, full, 4 * k);
+        if (half > 0) ex.packBTransposedHalf(b + 4 * k * full, packedHalf, k, half, 4 * k);
+      } else {
+        ex.packB(b, packedB, k, full, 4 * n);
+        if (half > 0) ex.packBHalf(b + 4 * full, packedHalf, k, half, 4 * n);
+      }
       const { panel, packedA } = options;
       for (let i = 0; i < m; i += GEMM_MR) {
         const mr = Math.min(GEMM_MR, m - i);

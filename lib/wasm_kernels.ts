@@ -6,10 +6,10 @@
  * `SplitV` (tfjs-wasm walks those element by element or transposes first). They are WebAssembly SIMD
  * loops built at run time ({@linkcode encodeModule}) that import tfjs-wasm's own linear memory, and
  * block copies on that memory, so they read and write tensors in place; they replace those kernels
- * of the `wasm` backend in tfjs's kernel registry. Inputs they do not cover (other dtypes, a
- * transposed B, column counts that are neither 1 nor a multiple of 4, other reductions) go to
- * tfjs's kernel. Gradients are unchanged (tfjs registers them separately:
- * Softplus's is `dy·sigmoid(x)`, Sin's `dy·cos(x)`; BatchMatMul's is lib/gradients.ts).
+ * of the `wasm` backend in tfjs's kernel registry. Inputs they do not cover (other dtypes, column
+ * counts that are neither 1 nor a multiple of 4, other reductions) go to tfjs's kernel. Gradients
+ * are unchanged (tfjs registers them separately: Softplus's is `dy·sigmoid(x)`, Sin's
+ * `dy·cos(x)`; BatchMatMul's is lib/gradients.ts).
  *
  * Accuracy (float32 in, float32 out, against float64 references; tested):
  * - softplus(x) = max(x, 0) + log1p(exp(−|x|)): exp by range reduction to [−ln2/2, ln2/2] and a
@@ -1643,16 +1643,16 @@ function matMulPlan(
   transposeA: boolean,
   transposeB: boolean,
 ): MatMulPlan | undefined {
-  if (transposeB || aShape.length < 2 || aShape.length !== bShape.length) return undefined;
+  if (aShape.length < 2 || aShape.length !== bShape.length) return undefined;
   const r = aShape.length;
   const m = transposeA ? aShape[r - 1] : aShape[r - 2];
   const k = transposeA ? aShape[r - 2] : aShape[r - 1];
-  const n = bShape[r - 1];
-  // one column: a matrix-vector product (row-major A only, whose rows it reads as vectors)
+  const n = transposeB ? bShape[r - 2] : bShape[r - 1];
+  const kB = transposeB ? bShape[r - 1] : bShape[r - 2];
+  // one column: a matrix-vector product (row-major A only, whose rows it reads as vectors; a
+  // transposed one-column B is the same vector)
   const vector = n === 1 && !transposeA && k % 4 === 0;
-  if (bShape[r - 2] !== k || (n % 4 !== 0 && !vector) || m * k * n < MATMUL_MIN_WORK) {
-    return undefined;
-  }
+  if (kB !== k || (n % 4 !== 0 && !vector) || m * k * n < MATMUL_MIN_WORK) return undefined;
   const batchShapeA = aShape.slice(0, r - 2), batchShapeB = bShape.slice(0, r - 2);
   const batchA = sizeOf(batchShapeA), batchB = sizeOf(batchShapeB);
   const same = batchShapeA.every((d, i) => d === batchShapeB[i]);
@@ -1678,11 +1678,12 @@ const MATMUL_MIN_WORK = 4096;
 /**
  * Whether the vectorised BatchMatMul kernel runs `a·b` (with tfjs's transpose flags) on the active
  * backend: the kernels are in use on wasm, both operands are float32 of equal rank (batch dimensions
- * equal, or one side's all 1), `b` is not transposed, its columns are a multiple of 4 (or one column
- * of a row-major `a` with a multiple of 4 columns: a matrix-vector product), and
- * m·k·n ≥ 4096. Callers use it to pick a `transposeA` product over an explicit transpose, which
- * tfjs's own kernel runs 15–25× slower. (tfjs's threaded build keeps XNNPACK's multi-threaded
- * product, so there it is false.)
+ * equal, or one side's all 1), op(b) has a multiple of 4 columns (or one column, with a row-major
+ * `a` of a multiple of 4 columns: a matrix-vector product), and m·k·n ≥ 4096. Either operand may be
+ * transposed: the kernel reads a transposed A through strides and packs a transposed B by 4×4
+ * transposes. Callers use it to pick a product with transpose flags over an explicit transpose,
+ * which tfjs's own kernel runs 15–25× slower. (tfjs's threaded build keeps XNNPACK's
+ * multi-threaded product, so there it is false.)
  */
 export function simdMatMulHandles(
   aShape: readonly number[],
@@ -1733,8 +1734,8 @@ function matMulKernelConfig(original: tf.KernelConfig): tf.KernelConfig {
     }
     const scratch = scratchFor(backend, state, 4 * (GEMM_MR + n) * k);
     const shape = transposeA
-      ? { m, k, n, rowStride: 1, kStride: m }
-      : { m, k, n, rowStride: k, kStride: 1 };
+      ? { m, k, n, rowStride: 1, kStride: m, bTransposed: transposeB }
+      : { m, k, n, rowStride: k, kStride: 1, bTransposed: transposeB };
     const packedA = plan.batch === 1 ? packedOperand(backend, state, a, shape) : undefined;
     for (let i = 0; i < plan.batch; i++) {
       state.gemm.matmul(

@@ -280,35 +280,40 @@ Deno.test("BatchMatMul on wasm: the SIMD kernel agrees with tfjs's, batched, bro
       Float32Array.from({ length: shape.reduce((x, y) => x * y) }, () => rng.normal()),
       shape,
     );
-  const cases: [number[], number[], boolean][] = [
-    [[67, 45], [45, 32], false], // rank 2
-    [[67, 45], [45, 12], false], // an 8-column panel and a half panel
-    [[45, 67], [45, 20], true], // the same, A transposed
-    [[45, 67], [45, 32], true], // transposeA
-    [[3, 20, 30], [3, 30, 16], false], // batched
-    [[3, 30, 20], [1, 30, 16], true], // b broadcast over the batch, a transposed
-    [[1, 20, 30], [2, 30, 8], false], // a broadcast
-    [[130, 128], [128, 1], false], // one column: the matrix-vector product
-    [[2, 67, 64], [2, 64, 1], false], // batched matrix-vector products
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[67, 45], [45, 32], false, false], // rank 2
+    [[67, 45], [45, 12], false, false], // an 8-column panel and a half panel
+    [[45, 67], [45, 20], true, false], // the same, A transposed
+    [[45, 67], [45, 32], true, false], // transposeA
+    [[3, 20, 30], [3, 30, 16], false, false], // batched
+    [[3, 30, 20], [1, 30, 16], true, false], // b broadcast over the batch, a transposed
+    [[1, 20, 30], [2, 30, 8], false, false], // a broadcast
+    [[130, 128], [128, 1], false, false], // one column: the matrix-vector product
+    [[2, 67, 64], [2, 64, 1], false, false], // batched matrix-vector products
+    [[67, 45], [32, 45], false, true], // transposeB (4×4-transposed packing, K % 4 = 1)
+    [[67, 46], [20, 46], false, true], // transposeB with a half panel, K % 4 = 2
+    [[45, 67], [12, 45], true, true], // both transposed
+    [[3, 20, 31], [3, 16, 31], false, true], // batched, transposeB
+    [[130, 128], [1, 128], false, true], // one column, transposeB: the same vector
   ];
-  for (const [sa, sb, transposeA] of cases) {
+  for (const [sa, sb, transposeA, transposeB] of cases) {
     const [a, b] = [t(sa), t(sb)];
-    assert.ok(simdMatMulHandles(sa, sb, { transposeA }), `${sa} · ${sb}`);
-    const ours = tf.matMul(a, b, transposeA, false);
+    assert.ok(simdMatMulHandles(sa, sb, { transposeA, transposeB }), `${sa} · ${sb}`);
+    const ours = tf.matMul(a, b, transposeA, transposeB);
     useSimdKernels(false);
-    const theirs = tf.matMul(a, b, transposeA, false);
+    const theirs = tf.matMul(a, b, transposeA, transposeB);
     useSimdKernels(true);
     assert.deepEqual(ours.shape, theirs.shape);
     assertClose(ours.dataSync(), theirs.dataSync(), 1e-4, `${sa} · ${sb}`);
     tf.dispose([a, b, ours, theirs]);
   }
   // what stays with tfjs's kernel: columns neither 1 nor a multiple of 4, one column of a transposed
-  // A or of rows whose length is not a multiple of 4, transposeB, tiny products
+  // A or of rows whose length is not a multiple of 4, mismatched shapes, tiny products
   assert.equal(simdMatMulHandles([64, 64], [64, 2]), false);
   assert.equal(simdMatMulHandles([64, 64], [64, 6]), false);
   assert.equal(simdMatMulHandles([64, 64], [64, 1], { transposeA: true }), false);
   assert.equal(simdMatMulHandles([64, 66], [66, 1]), false);
-  assert.equal(simdMatMulHandles([64, 64], [8, 64], { transposeB: true }), false);
+  assert.equal(simdMatMulHandles([64, 64], [8, 60], { transposeB: true }), false);
   assert.equal(simdMatMulHandles([2, 2], [2, 8]), false);
   useSimdKernels(false);
   assert.equal(simdMatMulHandles([64, 64], [64, 64]), false);
