@@ -913,6 +913,70 @@ function copyRowsFunction(): WasmFunction {
   };
 }
 
+/**
+ * `averageSlots(dst, first, rest, stride, count, bytes, divisor)`: dst = (first + rest₀ + … +
+ * rest_{count−1}) / divisor over `bytes` (a multiple of 16) of floats, summed in that order (rest_s
+ * at rest + s·stride) — the replicas' gradients averaged in one pass. `averageSlotsScaled` takes
+ * the reciprocal instead and multiplies: the same numbers where the divisor is a power of two, and
+ * 0.4 ms less of the 1.1 the canonical step's 1.58M values took with the division.
+ */
+function averageSlotsFunction(divide: boolean): WasmFunction {
+  const [DST, FIRST, REST, STRIDE, COUNT, BYTES, DIVISOR] = [0, 1, 2, 3, 4, 5, 6];
+  const [I, S, P, ACC, DIV] = [7, 8, 9, 10, 11];
+  return {
+    name: divide ? "averageSlots" : "averageSlotsScaled",
+    params: ["i32", "i32", "i32", "i32", "i32", "i32", "f32"],
+    results: [],
+    locals: ["i32", "i32", "i32", "v128", "v128"],
+    body: [
+      ...get(DIVISOR),
+      ...Op.f32x4Splat,
+      ...set(DIV),
+      ...Op.i32Const(0),
+      ...set(I),
+      ...whileLoop([...get(I), ...get(BYTES), ...Op.i32GeU], [
+        ...get(FIRST),
+        ...get(I),
+        ...Op.i32Add,
+        ...Op.v128Load(),
+        ...set(ACC),
+        ...get(REST),
+        ...get(I),
+        ...Op.i32Add,
+        ...set(P),
+        ...Op.i32Const(0),
+        ...set(S),
+        ...whileLoop([...get(S), ...get(COUNT), ...Op.i32GeU], [
+          ...get(ACC),
+          ...get(P),
+          ...Op.v128Load(),
+          ...Op.f32x4Add,
+          ...set(ACC),
+          ...get(P),
+          ...get(STRIDE),
+          ...Op.i32Add,
+          ...set(P),
+          ...get(S),
+          ...Op.i32Const(1),
+          ...Op.i32Add,
+          ...set(S),
+        ]),
+        ...get(DST),
+        ...get(I),
+        ...Op.i32Add,
+        ...get(ACC),
+        ...get(DIV),
+        ...(divide ? Op.f32x4Div : Op.f32x4Mul),
+        ...Op.v128Store(),
+        ...get(I),
+        ...Op.i32Const(16),
+        ...Op.i32Add,
+        ...set(I),
+      ]),
+    ],
+  };
+}
+
 type MapExport = (src: number, dst: number, bytes: number) => number;
 
 /** The vectorised functions, instantiated on one linear memory. */
@@ -970,6 +1034,14 @@ export interface SimdFunctions {
     at: { src: number; dst: number },
     shape: { rows: number; rowBytes: number; srcStride: number; dstStride: number },
   ): void;
+  /**
+   * `n` floats at `at.dst` = (at.first + at.rest[0] + … + at.rest[count − 1]) / divisor, summed in
+   * that order (at.rest[s] = at.rest + s·stride bytes): averages of equally shaped slots.
+   */
+  averageSlots(
+    at: { dst: number; first: number; rest: number },
+    shape: { n: number; count: number; stride: number; divisor: number },
+  ): void;
   /** EMA on `n` floats: shadow' = shadow·d + θ·(1 − d), rounded like tfjs's chain of kernels. */
   ema(at: { shadow: number; value: number; outShadow: number }, n: number, options: {
     decay: number;
@@ -1012,6 +1084,8 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       softplusJetFunction(),
       biasSoftplusFunction(),
       copyRowsFunction(),
+      averageSlotsFunction(true),
+      averageSlotsFunction(false),
     ],
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {
@@ -1026,6 +1100,8 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     softplusJet: (...args: number[]) => void;
     biasSoftplus: (...args: number[]) => void;
     copyRows: (...args: number[]) => void;
+    averageSlots: (...args: number[]) => void;
+    averageSlotsScaled: (...args: number[]) => void;
   };
   const f = Math.fround;
   const run = (kernel: UnaryKernelName, fn: MapExport) => (src: number, dst: number, n: number) => {
@@ -1100,6 +1176,19 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         heap[at.outV / 4 + i] = v;
         const denom = f(f(Math.sqrt(f(v / c2))) + eps);
         heap[at.outP / 4 + i] = f(heap[at.p / 4 + i] - f(f(m / denom) * rate));
+      }
+    },
+    averageSlots: (at, { n, count, stride, divisor }) => {
+      const vectorised = n - (n % 4);
+      // x·(1/d) is x/d exactly when d is a power of two
+      const exact = Number.isInteger(Math.log2(divisor));
+      const run = exact ? exports.averageSlotsScaled : exports.averageSlots;
+      run(at.dst, at.first, at.rest, stride, count, 4 * vectorised, exact ? 1 / divisor : divisor);
+      const heap = new Float32Array(memory.buffer);
+      for (let i = vectorised; i < n; i++) {
+        let sum = heap[at.first / 4 + i];
+        for (let j = 0; j < count; j++) sum = f(sum + heap[(at.rest + j * stride) / 4 + i]);
+        heap[at.dst / 4 + i] = f(sum / divisor);
       }
     },
     copyRows: (at, { rows, rowBytes, srcStride, dstStride }) => {

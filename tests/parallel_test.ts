@@ -126,9 +126,38 @@ Deno.test("GradientExchange: one slot per replica in one SharedArrayBuffer", () 
   assert.deepEqual(Array.from(view.slot(2)), [7, 7, 7, 7, 7]);
   assert.deepEqual(Array.from(view.slot(1)), [0, 0, 0, 0, 0]);
   assert.throws(
-    () => new GradientExchange(5, 4, exchange.buffer),
+    () => new GradientExchange(5, 4, new SharedArrayBuffer(60)),
     /^RangeError: Mismatched gradient exchange: 60 bytes for 4 slots of 5 floats$/,
   );
+});
+
+Deno.test("GradientExchange.average: slot 0 = (own + Workers') / R, as tfjs's add and div round it", () => {
+  const rng = new Rng(31);
+  for (const [size, replicas] of [[4099, 2], [13, 3], [6, 4]]) {
+    // slots: 0 the average, 1 … R − 1 the Workers, R the main thread's own
+    const owner = new GradientExchange(size, replicas + 1);
+    const view = new GradientExchange(size, replicas + 1, owner.buffer); // a Worker's view
+    const parts = Array.from(
+      { length: replicas },
+      () => Float32Array.from({ length: size }, () => rng.normal() * 10 ** rng.normal()),
+    );
+    parts.forEach((p, i) => owner.slot(i === 0 ? replicas : i).set(p));
+    owner.average({ first: replicas, count: replicas - 1 });
+    const want = tf.tidy(() => {
+      let sum = tf.tensor1d(parts[0]);
+      for (const p of parts.slice(1)) sum = tf.add(sum, tf.tensor1d(p));
+      return tf.div(sum, replicas).dataSync();
+    });
+    assert.deepEqual(
+      Array.from(owner.slot(0)),
+      Array.from(want),
+      `size ${size}, ${replicas} replicas`,
+    );
+    // a view without the SIMD functions averages the same way
+    view.slot(0).fill(0);
+    view.average({ first: replicas, count: replicas - 1 });
+    assert.deepEqual(Array.from(view.slot(0)), Array.from(want));
+  }
 });
 
 Deno.test("workersUnavailable explains why Workers cannot be used", () => {
