@@ -1,10 +1,11 @@
 /**
  * Shared by the benchmarks: a Trainer for an experiment config, data-parallel over `workers`
- * replicas, and the median.
+ * replicas, the median, and a probe of the host's current speed.
  *
  * @module
  */
 import { stepsPerReadback } from "../lib/kernel_layout.ts";
+import { gemmFunctions } from "../lib/wasm_gemm.ts";
 import {
   buildModel,
   buildOperator,
@@ -103,4 +104,32 @@ export async function timeReplicated(
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * The host's speed right now: the median GFLOP/s of a 2560×128 · 128×128 product in the toolkit's
+ * WASM kernel on one thread (its own memory, 30 runs after 10 warm-ups). On this project's machine
+ * it is ~50 when the host is quiet; another tenant's load can halve it for minutes, and benchmark
+ * figures taken then move with it.
+ */
+export function hostProbe(): number {
+  const [m, k, n] = [2560, 128, 128];
+  const memory = new WebAssembly.Memory({
+    initial: Math.ceil((4 * (m * k + k * n + m * n) + 4 * (5 + n) * k) / 65536) + 1,
+  });
+  const f32 = new Float32Array(memory.buffer);
+  const rng = new Rng(1);
+  for (let i = 0; i < m * k + k * n; i++) f32[i] = rng.normal();
+  const gemm = gemmFunctions(memory);
+  const [a, b, c] = [0, 4 * m * k, 4 * (m * k + k * n)];
+  const scratch = c + 4 * m * n;
+  const run = () => gemm.matmul(a, b, c, { m, k, n, rowStride: k, kStride: 1 }, scratch);
+  for (let i = 0; i < 10; i++) run();
+  const times: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now();
+    run();
+    times.push(performance.now() - t0);
+  }
+  return (2 * m * k * n) / median(times) / 1e6;
 }

@@ -23,7 +23,7 @@ import {
   initBackend,
   type PoolTimings,
 } from "../mod.ts";
-import { median, medianTimings, timeReplicated } from "./common.ts";
+import { hostProbe, median, medianTimings, timeReplicated } from "./common.ts";
 import { stepsPerReadback } from "../lib/kernel_layout.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
@@ -228,14 +228,17 @@ async function scalingTable(v: typeof DEFAULTS): Promise<void> {
       batch: 512,
     })),
   ];
+  // The last column is the host's speed before the row (`hostProbe`, ~50 when quiet): rows taken
+  // while another tenant loads the host read slow and can be re-run (`--sweeps`).
   console.log(
-    `| batch | modes | 1 worker (ms) | ${cores} workers (ms) | speed-up | PyTorch 2 threads (ms) | ours/PyTorch |`,
+    `| batch | modes | 1 worker (ms) | ${cores} workers (ms) | speed-up | PyTorch 2 threads (ms) | ours/PyTorch | host (GFLOP/s) |`,
   );
-  console.log("|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const c of configs) {
     // Fewer timed steps for big steps: about the work of 10 canonical steps, at least 2.
     const work = (c.batch / 512) * (c.modes / 16);
     const run = { ...c, steps: Math.max(2, Math.round(v.steps / work)), warmup: 1 };
+    const host = hostProbe();
     // One replica's forward-mode jets for more than 4096 points × 16 modes of width 128 exceed
     // tfjs-wasm's heap (it aborts the process): such rows are measured on all replicas only.
     const one = c.batch * c.modes > 4096 * 16
@@ -248,7 +251,9 @@ async function scalingTable(v: typeof DEFAULTS): Promise<void> {
     console.log(
       `| ${c.batch} | ${c.modes} | ${Number.isNaN(one) ? "heap limit" : one.toFixed(1)} | ${
         all.toFixed(1)
-      } | ${Number.isNaN(one) ? "—" : (one / all).toFixed(2) + "×"} | ${p} | ${ratio} |`,
+      } | ${Number.isNaN(one) ? "—" : (one / all).toFixed(2) + "×"} | ${p} | ${ratio} | ${
+        host.toFixed(1)
+      } |`,
     );
   }
 }
@@ -278,6 +283,7 @@ await runMain(async () => {
       `, ${v.workers} replica(s) of ${info.threads} thread, ` +
       `${v.block || stepsPerReadback()} step(s) per loss read-back`,
   );
+  const before = hostProbe();
   // Rounds of our two steps and the peer's, each ratio within its round: this host's speed drifts
   // between runs, and a ratio of runs minutes apart would carry that drift.
   const rounds: { fd: number; forward: number; pool?: PoolTimings; peer?: number }[] = [];
@@ -314,6 +320,10 @@ await runMain(async () => {
   const pool = pools.length > 0 ? medianTimings(pools) : undefined;
   const forward = med((x) => x.forward);
   if ("skipped" in peer) console.log(`PyTorch peer skipped: ${peer.skipped}`);
+  console.log(
+    `host speed (a 2560×128·128×128 product on one thread): ${before.toFixed(1)} GFLOP/s before, ` +
+      `${hostProbe().toFixed(1)} after (~50 on a quiet host here; lower means the figures are too)`,
+  );
   if (pool) {
     console.log(
       `forward step on ${v.workers} replicas (medians): main-thread shard ${
