@@ -81,9 +81,19 @@ export class GradientExchange {
       this.buffer = buffer;
     } else {
       const pages = Math.max(1, Math.ceil((4 * size * slots) / 65536));
-      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-      this.buffer = memory.buffer as unknown as SharedArrayBuffer;
-      this.#simd = simdFunctions(memory);
+      let memory: WebAssembly.Memory | null = null;
+      try {
+        memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+        this.#simd = simdFunctions(memory);
+      } catch {
+        // an engine without shared WebAssembly memory (or SIMD): a plain SharedArrayBuffer, and
+        // `average` runs its JavaScript loop
+        memory = null;
+        this.#simd = null;
+      }
+      this.buffer = memory
+        ? memory.buffer as unknown as SharedArrayBuffer
+        : new SharedArrayBuffer(4 * size * slots);
     }
     if (this.buffer.byteLength < 4 * size * slots) {
       throw new RangeError(

@@ -160,6 +160,25 @@ Deno.test("GradientExchange.average: slot 0 = (own + Workers') / R, as tfjs's ad
   }
 });
 
+Deno.test("GradientExchange falls back to a plain SharedArrayBuffer without shared WebAssembly memory", () => {
+  const saved = WebAssembly.Memory;
+  try {
+    // deno-lint-ignore no-explicit-any
+    (WebAssembly as any).Memory = function () {
+      throw new TypeError("no shared memory here");
+    };
+    const exchange = new GradientExchange(6, 3);
+    assert.ok(exchange.buffer instanceof SharedArrayBuffer);
+    exchange.slot(2).set([1, 2, 3, 4, 5, 6]);
+    exchange.slot(1).set([3, 2, 1, 0, -1, -2]);
+    exchange.average({ first: 2, count: 1 });
+    assert.deepEqual(Array.from(exchange.slot(0)), [2, 2, 2, 2, 2, 2]);
+  } finally {
+    // deno-lint-ignore no-explicit-any
+    (WebAssembly as any).Memory = saved;
+  }
+});
+
 Deno.test("workersUnavailable explains why Workers cannot be used", () => {
   assert.equal(workersUnavailable(), null);
   const saved = globalThis.Worker;
