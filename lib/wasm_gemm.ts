@@ -631,6 +631,10 @@ function matvecFunction(fma: boolean): WasmFunction {
     ...Op.f32x4Shuffle(hi),
     ...Op.f32x4Add,
   ];
+  /** P = row I of A; the output address c + 4I on the stack; I += rows. */
+  const rowStart = [...get(A), ...get(I), ...get(KB), ...Op.i32Mul, ...Op.i32Add, ...set(P)];
+  const output = [...get(C), ...get(I), ...Op.i32Const(2), ...Op.i32Shl, ...Op.i32Add];
+  const advance = (rows: number) => [...get(I), ...Op.i32Const(rows), ...Op.i32Add, ...set(I)];
   return {
     name: "matvec",
     params: ["i32", "i32", "i32", "i32", "i32"],
@@ -645,53 +649,29 @@ function matvecFunction(fma: boolean): WasmFunction {
       ...set(I),
       // four rows at a time
       ...whileLoop([...get(I), ...Op.i32Const(4), ...Op.i32Add, ...get(M), ...Op.i32GtU], [
-        ...get(A),
-        ...get(I),
-        ...get(KB),
-        ...Op.i32Mul,
-        ...Op.i32Add,
-        ...set(P),
+        ...rowStart,
         ...kLoop(4),
         // [Σ row 0, Σ row 1, Σ row 2, Σ row 3] by two rounds of pairwise shuffles and adds
         ...shuffleAdd(ACC(0), ACC(1), [0, 4, 1, 5], [2, 6, 3, 7]),
         ...set(T0),
         ...shuffleAdd(ACC(2), ACC(3), [0, 4, 1, 5], [2, 6, 3, 7]),
         ...set(T1),
-        ...get(C),
-        ...get(I),
-        ...Op.i32Const(2),
-        ...Op.i32Shl,
-        ...Op.i32Add,
+        ...output,
         ...shuffleAdd(T0, T1, [0, 1, 4, 5], [2, 3, 6, 7]),
         ...Op.v128Store(0),
-        ...get(I),
-        ...Op.i32Const(4),
-        ...Op.i32Add,
-        ...set(I),
+        ...advance(4),
       ]),
       // the last rows one at a time
       ...whileLoop([...get(I), ...get(M), ...Op.i32GeU], [
-        ...get(A),
-        ...get(I),
-        ...get(KB),
-        ...Op.i32Mul,
-        ...Op.i32Add,
-        ...set(P),
+        ...rowStart,
         ...kLoop(1),
         ...shuffleAdd(ACC(0), ACC(0), [0, 1, 2, 3], [2, 3, 0, 1]),
         ...set(T0),
-        ...get(C),
-        ...get(I),
-        ...Op.i32Const(2),
-        ...Op.i32Shl,
-        ...Op.i32Add,
+        ...output,
         ...shuffleAdd(T0, T0, [0, 1, 2, 3], [1, 0, 3, 2]),
         ...Op.f32x4ExtractLane(0),
         ...Op.f32Store(0),
-        ...get(I),
-        ...Op.i32Const(1),
-        ...Op.i32Add,
-        ...set(I),
+        ...advance(1),
       ]),
     ],
   };

@@ -333,6 +333,39 @@ function sigmoidCode(
 }
 
 /**
+ * Code for one vector of a row loop (locals given): off = row + j, zv = z[off] + bias[j], out[off] =
+ * softplus(zv), leaving e^(−|zv|) in `temps[5]` (see `softplusCode`).
+ */
+function biasedSoftplus(
+  k: ConstantPool,
+  at: {
+    z: number;
+    bias: number;
+    out: number;
+    row: number;
+    j: number;
+    off: number;
+    zv: number;
+    temps: number[];
+  },
+): number[] {
+  const plus = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
+  return [
+    ...plus(at.row, at.j),
+    ...set(at.off),
+    ...plus(at.z, at.off),
+    ...Op.v128Load(),
+    ...plus(at.bias, at.j),
+    ...Op.v128Load(),
+    ...Op.f32x4Add,
+    ...set(at.zv),
+    ...plus(at.out, at.off),
+    ...softplusCode(k, at.zv, at.temps),
+    ...Op.v128Store(),
+  ];
+}
+
+/**
  * `biasSoftplus(z, bias, out, rows, rowBytes, slope, slopeRows)`: out = softplus(z + b) for a
  * [rows, rowBytes/4] matrix (rowBytes a multiple of 16), and the slope σ'(z + b) of its first
  * `slopeRows` rows into `slope` (same row stride) — a hidden layer of a forward pass that keeps what
@@ -347,19 +380,7 @@ function biasSoftplusFunction(): WasmFunction {
   const k = new ConstantPool(22);
   const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
   const inner = [
-    ...get(ROW),
-    ...get(J),
-    ...Op.i32Add,
-    ...set(OFF),
-    ...at(Z, OFF),
-    ...Op.v128Load(),
-    ...at(BIAS, J),
-    ...Op.v128Load(),
-    ...Op.f32x4Add,
-    ...set(ZV),
-    ...at(OUT, OFF),
-    ...softplusCode(k, ZV, temps),
-    ...Op.v128Store(),
+    ...biasedSoftplus(k, { z: Z, bias: BIAS, out: OUT, row: ROW, j: J, off: OFF, zv: ZV, temps }),
     ...Op.block,
     ...get(I),
     ...get(SLOPE_ROWS),
@@ -404,20 +425,8 @@ function softplusJetFunction(): WasmFunction {
   const k = new ConstantPool(27);
   const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
   const inner = [
-    ...get(ROW),
-    ...get(J),
-    ...Op.i32Add,
-    ...set(OFF),
     // zv = z + b; out = softplus(zv), u = e^(−|zv|)
-    ...at(Z, OFF),
-    ...Op.v128Load(),
-    ...at(BIAS, J),
-    ...Op.v128Load(),
-    ...Op.f32x4Add,
-    ...set(ZV),
-    ...at(OUT, OFF),
-    ...softplusCode(k, ZV, temps),
-    ...Op.v128Store(),
+    ...biasedSoftplus(k, { z: Z, bias: BIAS, out: OUT, row: ROW, j: J, off: OFF, zv: ZV, temps }),
     // s = σ'(zv), and s2 = s·(1 − s) = u·q² (no cancellation in 1 − s where s is near 1)
     ...sigmoidCode(k, { u: U, zv: ZV, q: G, uq: S2 }),
     ...set(S),
