@@ -172,6 +172,16 @@ export const Op = {
   ],
 } as const;
 
+/** `local += amount` for an i32 local (`amount`: code pushing an i32). */
+export function addTo(local: number, amount: number[]): number[] {
+  return [...Op.localGet(local), ...amount, ...Op.i32Add, ...Op.localSet(local)];
+}
+
+/** `local −= amount` for an i32 local (`amount`: code pushing an i32). */
+export function subtractFrom(local: number, amount: number[]): number[] {
+  return [...Op.localGet(local), ...amount, ...Op.i32Sub, ...Op.localSet(local)];
+}
+
 /**
  * `while (!exit) body`: a block around a loop that leaves when `exit` (instructions pushing an i32)
  * is non-zero, runs `body`, and branches back.

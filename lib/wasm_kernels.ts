@@ -24,7 +24,14 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import { encodeModule, Op, type ValueType, type WasmFunction, whileLoop } from "./wasm_encoder.ts";
+import {
+  addTo,
+  encodeModule,
+  Op,
+  type ValueType,
+  type WasmFunction,
+  whileLoop,
+} from "./wasm_encoder.ts";
 import { GEMM_MR, type GemmFunctions, gemmFunctions, hasRelaxedSimd } from "./wasm_gemm.ts";
 
 /** The kernels this module replaces on the `wasm` backend. */
@@ -158,14 +165,8 @@ function mapFunction(
       ...Op.i32GeU,
     ], [
       ...copies.flat(),
-      ...get(SRC),
-      ...Op.i32Const(step),
-      ...Op.i32Add,
-      ...set(SRC),
-      ...get(DST),
-      ...Op.i32Const(step),
-      ...Op.i32Add,
-      ...set(DST),
+      ...addTo(SRC, Op.i32Const(step)),
+      ...addTo(DST, Op.i32Const(step)),
     ]),
     ...get(FLAG),
     ...Op.v128AnyTrue,
@@ -390,10 +391,7 @@ function biasSoftplusFunction(): WasmFunction {
     ...sigmoidCode(k, { u: U, zv: ZV, q: Q, uq: UQ }),
     ...Op.v128Store(),
     ...Op.end,
-    ...get(J),
-    ...Op.i32Const(16),
-    ...Op.i32Add,
-    ...set(J),
+    ...addTo(J, Op.i32Const(16)),
   ];
   const loops = rowLoops({ i: I, rows: ROWS, row: ROW, j: J, rowBytes: W4 }, inner);
   return {
@@ -449,10 +447,7 @@ function softplusJetFunction(): WasmFunction {
     ...Op.i32Const(1),
     ...set(K),
     ...whileLoop([...get(K), ...get(D1), ...Op.i32GeU], [
-      ...get(OFF),
-      ...get(BLOCK),
-      ...Op.i32Add,
-      ...set(OFF),
+      ...addTo(OFF, get(BLOCK)),
       ...at(Z, OFF),
       ...Op.v128Load(),
       ...set(G),
@@ -467,16 +462,10 @@ function softplusJetFunction(): WasmFunction {
       ...Op.f32x4Mul,
       ...Op.f32x4Add,
       ...set(SQ),
-      ...get(K),
-      ...Op.i32Const(1),
-      ...Op.i32Add,
-      ...set(K),
+      ...addTo(K, Op.i32Const(1)),
     ]),
     // the Laplacian row: out = s·Δz + s2·sq
-    ...get(OFF),
-    ...get(BLOCK),
-    ...Op.i32Add,
-    ...set(OFF),
+    ...addTo(OFF, get(BLOCK)),
     ...at(OUT, OFF),
     ...get(S),
     ...at(Z, OFF),
@@ -487,10 +476,7 @@ function softplusJetFunction(): WasmFunction {
     ...Op.f32x4Mul,
     ...Op.f32x4Add,
     ...Op.v128Store(),
-    ...get(J),
-    ...Op.i32Const(16),
-    ...Op.i32Add,
-    ...set(J),
+    ...addTo(J, Op.i32Const(16)),
   ];
   const loops = [
     ...get(B),
@@ -608,10 +594,7 @@ function sumRowsFunction(): WasmFunction {
       ...Op.i32Add,
       ...value,
       ...Op.v128Store(),
-      ...get(J),
-      ...Op.i32Const(16),
-      ...Op.i32Add,
-      ...set(J),
+      ...addTo(J, Op.i32Const(16)),
     ]),
   ];
   const at = (base: number) => [...get(base), ...get(J), ...Op.i32Add, ...Op.v128Load()];
@@ -629,15 +612,9 @@ function sumRowsFunction(): WasmFunction {
         ...get(ROWS),
         ...Op.i32GeU,
       ], [
-        ...get(SRC),
-        ...get(BYTES),
-        ...Op.i32Add,
-        ...set(SRC),
+        ...addTo(SRC, get(BYTES)),
         ...overRow([...at(DST), ...at(SRC), ...Op.f32x4Add]),
-        ...get(R),
-        ...Op.i32Const(1),
-        ...Op.i32Add,
-        ...set(R),
+        ...addTo(R, Op.i32Const(1)),
       ]),
     ],
   };
@@ -680,10 +657,7 @@ function sumSquaresFunction(): WasmFunction {
         ...step(1),
         ...step(2),
         ...step(3),
-        ...get(SRC),
-        ...Op.i32Const(64),
-        ...Op.i32Add,
-        ...set(SRC),
+        ...addTo(SRC, Op.i32Const(64)),
       ]),
       ...get(acc(0)),
       ...get(acc(1)),
@@ -758,10 +732,7 @@ function lanewiseFunction(
             ? [...st.value, ...set(temp0 + st.temp)]
             : [...at(inputs + st.output), ...st.value, ...Op.v128Store()]
         ),
-        ...get(I),
-        ...Op.i32Const(16),
-        ...Op.i32Add,
-        ...set(I),
+        ...addTo(I, Op.i32Const(16)),
       ]),
     ],
   };
@@ -887,10 +858,7 @@ function copyRowsFunction(): WasmFunction {
       ...Op.i32Add,
       ...load,
       ...store,
-      ...get(J),
-      ...Op.i32Const(step),
-      ...Op.i32Add,
-      ...set(J),
+      ...addTo(J, Op.i32Const(step)),
     ]);
   return {
     name: "copyRows",
@@ -905,18 +873,9 @@ function copyRowsFunction(): WasmFunction {
         ...set(J),
         ...copy(16, Op.v128Load(), Op.v128Store()),
         ...copy(4, Op.f32Load(), Op.f32Store()),
-        ...get(SRC),
-        ...get(SS),
-        ...Op.i32Add,
-        ...set(SRC),
-        ...get(DST),
-        ...get(DS),
-        ...Op.i32Add,
-        ...set(DST),
-        ...get(R),
-        ...Op.i32Const(1),
-        ...Op.i32Add,
-        ...set(R),
+        ...addTo(SRC, get(SS)),
+        ...addTo(DST, get(DS)),
+        ...addTo(R, Op.i32Const(1)),
       ]),
     ],
   };
@@ -961,14 +920,8 @@ function averageSlotsFunction(divide: boolean): WasmFunction {
           ...Op.v128Load(),
           ...Op.f32x4Add,
           ...set(ACC),
-          ...get(P),
-          ...get(STRIDE),
-          ...Op.i32Add,
-          ...set(P),
-          ...get(S),
-          ...Op.i32Const(1),
-          ...Op.i32Add,
-          ...set(S),
+          ...addTo(P, get(STRIDE)),
+          ...addTo(S, Op.i32Const(1)),
         ]),
         ...get(DST),
         ...get(I),
@@ -977,10 +930,7 @@ function averageSlotsFunction(divide: boolean): WasmFunction {
         ...get(DIV),
         ...(divide ? Op.f32x4Div : Op.f32x4Mul),
         ...Op.v128Store(),
-        ...get(I),
-        ...Op.i32Const(16),
-        ...Op.i32Add,
-        ...set(I),
+        ...addTo(I, Op.i32Const(16)),
       ]),
     ],
   };
