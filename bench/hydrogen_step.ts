@@ -135,7 +135,21 @@ function ourStepParts(
   return timeReplicated(hydrogen2dProblem(), canonicalConfig(v, kinetic), { ...v, seed: 0 });
 }
 
-async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped: string }> {
+/**
+ * glibc settings that keep the memory the peer frees instead of handing it back to the OS: as
+ * shipped, PyTorch's multi-MiB temporaries are unmapped or trimmed and faulted in again every step,
+ * which made the peer's step time bimodal on this project's machine (91–226 ms at batch 512), and
+ * ~91 ms with these. `bench:peer` times the CPU peer both ways, the scaling table with these.
+ */
+const KEPT_MALLOC = {
+  GLIBC_TUNABLES: "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:" +
+    "glibc.malloc.top_pad=268435456",
+};
+
+async function peerStep(
+  v: typeof DEFAULTS,
+  options: { keptMalloc?: boolean } = {},
+): Promise<{ ms: number } | { skipped: string }> {
   const peer = v.peerScript;
   try {
     Deno.statSync(peer);
@@ -168,6 +182,7 @@ async function peerStep(v: typeof DEFAULTS): Promise<{ ms: number } | { skipped:
       ],
       stdout: "piped",
       stderr: "piped",
+      ...(options.keptMalloc ? { env: KEPT_MALLOC } : {}),
     }).output();
   } catch (e) {
     return { skipped: `${v.python} could not be started (${(e as Error).message})` };
@@ -231,7 +246,7 @@ async function scalingTable(v: typeof DEFAULTS): Promise<void> {
   // The last column is the host's speed before the row (`hostProbe`, ~50 when quiet): rows taken
   // while another tenant loads the host read slow and can be re-run (`--sweeps`).
   console.log(
-    `| batch | modes | 1 worker (ms) | ${cores} workers (ms) | speed-up | PyTorch 2 threads (ms) | ours/PyTorch | host (GFLOP/s) |`,
+    `| batch | modes | 1 worker (ms) | ${cores} workers (ms) | speed-up | PyTorch 2 threads, freed memory kept (ms) | ours/PyTorch | host (GFLOP/s) |`,
   );
   console.log("|---|---|---|---|---|---|---|---|");
   for (const c of configs) {
@@ -245,7 +260,7 @@ async function scalingTable(v: typeof DEFAULTS): Promise<void> {
       ? NaN
       : await ourStep({ ...run, workers: 1 }, "forward");
     const all = await ourStep({ ...run, workers: cores }, "forward");
-    const peer = v.peer ? await peerStep(run) : { skipped: "--no-peer" };
+    const peer = v.peer ? await peerStep(run, { keptMalloc: true }) : { skipped: "--no-peer" };
     const p = "ms" in peer ? peer.ms.toFixed(1) : "—";
     const ratio = "ms" in peer ? (all / peer.ms).toFixed(2) : "—";
     console.log(
@@ -286,35 +301,54 @@ await runMain(async () => {
   const before = hostProbe();
   // Rounds of our two steps and the peer's, each ratio within its round: this host's speed drifts
   // between runs, and a ratio of runs minutes apart would carry that drift.
-  const rounds: { fd: number; forward: number; pool?: PoolTimings; peer?: number }[] = [];
+  // On a CPU the peer runs twice a round: as shipped, and with glibc keeping freed memory
+  // (KEPT_MALLOC), its faster and steadier form; our rows show the ratio to each.
+  type Round = { fd: number; forward: number; pool?: PoolTimings; peers: (number | undefined)[] };
+  const peerRuns = v.peerDevice === "cpu"
+    ? [{ keptMalloc: true, name: "2 threads, freed memory kept" }, {
+      keptMalloc: false,
+      name: "2 threads, as shipped",
+    }]
+    : [{ keptMalloc: false, name: v.peerDevice.toUpperCase() }];
+  const rounds: Round[] = [];
   let peer: { ms: number } | { skipped: string } = { skipped: "--no-peer" };
   for (let r = 0; r < v.rounds; r++) {
     const fd = await ourStep(v, "fd");
     const { ms: forward, pool } = await ourStepParts(v, "forward");
-    if (v.peer && !("skipped" in peer && r > 0)) peer = await peerStep(v);
-    rounds.push({ fd, forward, pool, peer: "ms" in peer ? peer.ms : undefined });
+    const peers: (number | undefined)[] = [];
+    for (const run of peerRuns) {
+      if (v.peer && !("skipped" in peer && r > 0)) peer = await peerStep(v, run);
+      peers.push("ms" in peer ? peer.ms : undefined);
+    }
+    rounds.push({ fd, forward, pool, peers });
   }
-  const med = (f: (x: (typeof rounds)[number]) => number) => median(rounds.map(f));
-  const rows: [string, (x: (typeof rounds)[number]) => number][] = [
+  const med = (f: (x: Round) => number) => median(rounds.map(f));
+  const ours: [string, (x: Round) => number][] = [
     [`neuralsvd, fd Laplacian, ${v.workers} replica(s)`, (x) => x.fd],
     [`neuralsvd, forward Laplacian (exact), ${v.workers} replica(s)`, (x) => x.forward],
   ];
-  const timed = rounds.every((x) => x.peer !== undefined);
-  if (timed) {
-    const where = v.peerDevice === "cpu" ? "2 threads" : v.peerDevice.toUpperCase();
-    rows.push([`PyTorch peer, fd Laplacian, ${where}`, (x) => x.peer!]);
-  }
+  const timed = rounds.every((x) => x.peers.every((p) => p !== undefined));
   if (v.rounds > 1) console.log(`medians of ${v.rounds} rounds (ratios taken within each round):`);
-  for (const [name, of] of rows) {
-    let ratio = "";
-    if (timed && !name.startsWith("PyTorch")) {
-      const ratios = rounds.map((x) => of(x) / x.peer!);
-      const spread = v.rounds > 1
-        ? `; rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`
-        : "";
-      ratio = `  (${median(ratios).toFixed(2)}× the peer${spread})`;
-    }
-    console.log(`${name.padEnd(40)} ${med(of).toFixed(1).padStart(8)} ms/step${ratio}`);
+  const line = (name: string, ms: number, note = "") =>
+    console.log(`${name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms/step${note}`);
+  for (const [name, of] of ours) {
+    const ratios = timed
+      ? peerRuns.map((run, i) => {
+        const r = rounds.map((x) => of(x) / x.peers[i]!);
+        const spread = v.rounds > 1
+          ? ` (rounds ${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}×)`
+          : "";
+        return `${median(r).toFixed(2)}× the peer ${
+          peerRuns.length > 1 ? `(${run.name})` : ""
+        }${spread}`;
+      })
+      : [];
+    line(name, med(of), ratios.length ? `  ${ratios.join("; ")}` : "");
+  }
+  if (timed) {
+    peerRuns.forEach((run, i) =>
+      line(`PyTorch peer, fd Laplacian, ${run.name}`, med((x) => x.peers[i]!))
+    );
   }
   const pools = rounds.flatMap((x) => (x.pool ? [x.pool] : []));
   const pool = pools.length > 0 ? medianTimings(pools) : undefined;
