@@ -14,6 +14,7 @@ import {
   simdBiasSoftplus,
   simdLinearSoftplus,
   simdMatMulHandles,
+  simdMlpReverse,
   simdSoftplusJet,
   simdSoftplusJetWithSlope,
 } from "./wasm_kernels.ts";
@@ -609,6 +610,17 @@ export class Mlp implements Model {
 
   #reverse(trace: MlpTrace, g: Tensor2D): Tensor[] {
     const n = this.weights.length, chunks = trace.chunks;
+    // One group per chunk (the usual case on WASM): the whole pass is one fused kernel there.
+    if (chunks.length === this.groups && trace.features) {
+      const fused = simdMlpReverse(g, {
+        features: trace.features,
+        weights: this.weights,
+        inputs: chunks.map((c) => c.inputs),
+        slopes: chunks.map((c) => c.slopes),
+        shapes: this.weights.flatMap((w, k) => [w.shape, this.biases[k].shape]),
+      });
+      if (fused) return fused;
+    }
     const perChunk = chunks.map((c) => c.biases[n - 1].size);
     const outs = chunks.length === 1 ? [g] : tf.split(g, perChunk, 1) as Tensor2D[];
     // Where the matMul kernel cannot take a transposed B (tfjs's own kernels), Wᵀ of each later

@@ -882,6 +882,53 @@ function copyRowsFunction(): WasmFunction {
 }
 
 /**
+ * `rowProducts(a, b, out, scale, rows, bytes, aStride, bStride, outStride, scaleStride)`: out row r
+ * = (a row r · scale[r]) ⊙ b row r over `bytes` (a multiple of 16) per row, each operand at its own
+ * byte stride, scale[r] one float (stride 0 and a 1 give a plain element-wise product, with the same
+ * rounding). In a reverse pass: ∂z = ∂a ⊙ σ'(z), and for a one-output layer ∂z = (∂y·w) ⊙ σ'(z),
+ * the outer product and the slope in one pass.
+ */
+function rowProductsFunction(): WasmFunction {
+  const [A, B, OUT, SCALE, ROWS, BYTES, AS, BS, OS, SS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [R, J, C] = [10, 11, 12];
+  const at = (base: number) => [...get(base), ...get(J), ...Op.i32Add];
+  return {
+    name: "rowProducts",
+    params: Array<ValueType>(10).fill("i32"),
+    results: [],
+    locals: ["i32", "i32", "v128"],
+    body: [
+      ...Op.i32Const(0),
+      ...set(R),
+      ...whileLoop([...get(R), ...get(ROWS), ...Op.i32GeU], [
+        ...get(SCALE),
+        ...Op.v128Load32Splat(),
+        ...set(C),
+        ...Op.i32Const(0),
+        ...set(J),
+        ...whileLoop([...get(J), ...get(BYTES), ...Op.i32GeU], [
+          ...at(OUT),
+          ...at(A),
+          ...Op.v128Load(),
+          ...get(C),
+          ...Op.f32x4Mul,
+          ...at(B),
+          ...Op.v128Load(),
+          ...Op.f32x4Mul,
+          ...Op.v128Store(),
+          ...addTo(J, Op.i32Const(16)),
+        ]),
+        ...addTo(A, get(AS)),
+        ...addTo(B, get(BS)),
+        ...addTo(OUT, get(OS)),
+        ...addTo(SCALE, get(SS)),
+        ...addTo(R, Op.i32Const(1)),
+      ]),
+    ],
+  };
+}
+
+/**
  * `averageSlots(dst, first, rest, stride, count, bytes, divisor)`: dst = (first + rest₀ + … +
  * rest_{count−1}) / divisor over `bytes` (a multiple of 16) of floats, summed in that order (rest_s
  * at rest + s·stride) — the replicas' gradients averaged in one pass. `averageSlotsScaled` takes
@@ -994,6 +1041,19 @@ export interface SimdFunctions {
     shape: { rows: number; rowBytes: number; srcStride: number; dstStride: number },
   ): void;
   /**
+   * out row r = (a row r · scale[r]) ⊙ b row r for `rows` rows of `rowBytes` bytes (a multiple of
+   * 16), the operands' rows `strides.a`, `strides.b` and `strides.out` bytes apart and scale[r] at
+   * `at.scale` + r·strides.scale (stride 0 on a 1: a plain element-wise product).
+   */
+  rowProducts(
+    at: { a: number; b: number; out: number; scale: number },
+    shape: {
+      rows: number;
+      rowBytes: number;
+      strides: { a: number; b: number; out: number; scale: number };
+    },
+  ): void;
+  /**
    * `n` floats at `at.dst` = (at.first + at.rest[0] + … + at.rest[count − 1]) / divisor, summed in
    * that order (at.rest[s] = at.rest + s·stride bytes): averages of equally shaped slots.
    */
@@ -1043,6 +1103,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       softplusJetFunction(),
       biasSoftplusFunction(),
       copyRowsFunction(),
+      rowProductsFunction(),
       averageSlotsFunction(true),
       averageSlotsFunction(false),
     ],
@@ -1059,6 +1120,7 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     softplusJet: (...args: number[]) => void;
     biasSoftplus: (...args: number[]) => void;
     copyRows: (...args: number[]) => void;
+    rowProducts: (...args: number[]) => void;
     averageSlots: (...args: number[]) => void;
     averageSlotsScaled: (...args: number[]) => void;
   };
@@ -1150,6 +1212,23 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
         heap[at.dst / 4 + i] = f(sum / divisor);
       }
     },
+    rowProducts: (at, { rows, rowBytes, strides }) => {
+      if (rowBytes % 16 !== 0) {
+        throw new RangeError(`Invalid row length ${rowBytes} bytes: it must be a multiple of 16`);
+      }
+      exports.rowProducts(
+        at.a,
+        at.b,
+        at.out,
+        at.scale,
+        rows,
+        rowBytes,
+        strides.a,
+        strides.b,
+        strides.out,
+        strides.scale,
+      );
+    },
     copyRows: (at, { rows, rowBytes, srcStride, dstStride }) => {
       if (rowBytes % 4 !== 0) {
         throw new RangeError(`Invalid row length ${rowBytes} bytes: it must be a multiple of 4`);
@@ -1207,6 +1286,8 @@ interface BackendState {
   packed: { pointer: number; bytes: number; key: PackKey | null };
   /** Left operands seen once lately. */
   seen: PackKey[];
+  /** Working buffers of the fused reverse pass (`simdMlpReverse`). */
+  work: { pointer: number; bytes: number };
 }
 
 /** A left operand of the matMul in one layout. */
@@ -1272,6 +1353,7 @@ function stateFor(backend: WasmBackendLike): BackendState {
       scratch: { pointer: 0, bytes: 0 },
       packed: { pointer: 0, bytes: 0, key: null },
       seen: [],
+      work: { pointer: 0, bytes: 0 },
     };
     states.set(backend, state);
   }
@@ -1588,6 +1670,177 @@ export function simdLinearSoftplus(
     tf.Tensor2D,
     tf.Tensor2D,
   ];
+}
+
+const MLP_REVERSE_KERNEL = "NeuralsvdMlpReverse";
+
+/** `bytes` of working memory for the fused reverse pass, kept between calls (grown as needed). */
+function workFor(backend: WasmBackendLike, state: BackendState, bytes: number): number {
+  if (state.work.bytes < bytes) {
+    if (state.work.bytes > 0) backend.wasm._free(state.work.pointer);
+    state.work = { pointer: backend.wasm._malloc(bytes) >>> 0, bytes };
+  }
+  return state.work.pointer;
+}
+
+const MLP_REVERSE_CONFIG: tf.KernelConfig = {
+  kernelName: MLP_REVERSE_KERNEL,
+  backendName: "wasm",
+  kernelFunc: (args) => {
+    const inputs = args.inputs as Record<string, tf.TensorInfo>;
+    const { layers: n, groups: G, shapes } = args.attrs as unknown as {
+      layers: number;
+      groups: number;
+      shapes: number[][];
+    };
+    const backend = args.backend as unknown as WasmBackendLike;
+    const state = stateFor(backend);
+    const { simd, gemm } = state;
+    const [R, L] = inputs.g.shape, F = inputs.features.shape[1];
+    // widths[k]: layer k's input width (k ≥ 1); m: each group's outputs
+    const widths = Array.from({ length: n }, (_, k) => (k === 0 ? F : inputs[`w${k}`].shape[1]));
+    const m = L / G, h1 = widths[1];
+    const outs = shapes.map((shape) => backend.makeOutput(shape, "float32"));
+    const at = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset;
+    const widest = Math.max(m, ...widths.slice(1));
+    // Z and Z2: ∂z of the current layer and the next; DA: ∂a; DZ0: the first layer's ∂z, all groups
+    const work = workFor(backend, state, 4 * (3 * R * widest + R * G * h1 + 4));
+    let [Z, Z2] = [work, work + 4 * R * widest];
+    const DA = work + 8 * R * widest, DZ0 = DA + 4 * R * widest, ONE = DZ0 + 4 * R * G * h1;
+    const heap = () => new Float32Array(state.memory.buffer);
+    heap()[ONE / 4] = 1;
+    const scratchBytes = 4 * (GEMM_MR + Math.max(G * h1, widest)) * Math.max(R, widest);
+    const scratch = scratchFor(backend, state, scratchBytes);
+    for (let c = 0; c < G; c++) {
+      simd.copyRows({ src: at(inputs.g) + 4 * c * m, dst: Z }, {
+        rows: R,
+        rowBytes: 4 * m,
+        srcStride: 4 * L,
+        dstStride: 4 * m,
+      });
+      let N = m; // columns of ∂z
+      for (let k = n - 1; k >= 1; k--) {
+        const h = widths[k], a = at(inputs[`input${c}_${k}`]);
+        const w = at(inputs[`w${k}`]) + 4 * c * h * N;
+        const dW = at(outs[2 * k]) + 4 * c * h * N, db = at(outs[2 * k + 1]) + 4 * c * N;
+        if (N === 1) {
+          // (∂zᵀa)ᵀ: the same numbers as aᵀ∂z, with a as the wide operand
+          gemm.matmul(Z, a, dW, { m: 1, k: R, n: h, rowStride: 1, kStride: 1 }, scratch);
+          const f = heap();
+          let sum = 0;
+          for (let r = 0; r < R; r++) sum = Math.fround(sum + f[Z / 4 + r]);
+          f[db / 4] = sum;
+        } else {
+          gemm.matmul(a, Z, dW, { m: h, k: R, n: N, rowStride: 1, kStride: h }, scratch);
+          simd.sumRows(Z, db, R, N);
+        }
+        // ∂z of layer k − 1 = (∂z·Wᵀ) ⊙ σ'; the first layer's goes to its columns of DZ0
+        const slope = at(inputs[`slope${c}_${k - 1}`]);
+        const [target, stride] = k === 1 ? [DZ0 + 4 * c * h, 4 * G * h] : [Z2, 4 * h];
+        if (N === 1) {
+          simd.rowProducts({ a: w, b: slope, out: target, scale: Z }, {
+            rows: R,
+            rowBytes: 4 * h,
+            strides: { a: 0, b: 4 * h, out: stride, scale: 4 },
+          });
+        } else {
+          const panel = (row: number, rows: number) =>
+            simd.rowProducts({
+              a: DA + 4 * row * h,
+              b: slope + 4 * row * h,
+              out: target + row * stride,
+              scale: ONE,
+            }, { rows, rowBytes: 4 * h, strides: { a: 4 * h, b: 4 * h, out: stride, scale: 0 } });
+          gemm.matmul(
+            Z,
+            w,
+            DA,
+            {
+              m: R,
+              k: N,
+              n: h,
+              rowStride: N,
+              kStride: 1,
+              bTransposed: true,
+            },
+            scratch,
+            { panel },
+          );
+        }
+        [Z, Z2] = [Z2, Z];
+        N = h;
+      }
+    }
+    const shape = { m: F, k: R, n: G * h1, rowStride: 1, kStride: F };
+    gemm.matmul(at(inputs.features), DZ0, at(outs[0]), shape, scratch, {
+      packedA: packedOperand(backend, state, inputs.features, shape),
+    });
+    simd.sumRows(DZ0, at(outs[1]), R, G * h1);
+    return outs;
+  },
+};
+
+/**
+ * The reverse pass of disjoint MLPs evaluated one group at a time (`Mlp.applyWithPullback`, `jet`
+ * with pullback) in one kernel (untaped): from the output gradient g [R, G·m] and each group c's
+ * kept layer inputs `inputs[c][k − 1]` (layer k ≥ 1) and slopes `slopes[c][k]` σ'(z) (layers k <
+ * n − 1), the gradients of all weights and biases, shaped like `shapes` (w₀, b₀, w₁, b₁, …): per
+ * layer ∂W = aᵀ∂z, ∂b = Σ_rows ∂z, ∂a = ∂z·Wᵀ, then ∂z = ∂a ⊙ σ'(z) over each five-row panel of the
+ * product while it is in cache, the first layer's ∂W as one product for all groups. The products run
+ * the matMul kernel as the op-by-op pass does, so the numbers are the same; what goes is ~12 tfjs
+ * kernels per group (splits, reshapes, concats, sums, products, multiplies) and their tensors.
+ * Undefined where the own kernels are not in use (then take the op-by-op pass): tfjs's threaded
+ * build, hidden widths not a multiple of 4, m neither 1 nor a multiple of 4, or weights not
+ * [G, h, h'] after the first layer.
+ */
+export function simdMlpReverse(
+  g: tf.Tensor2D,
+  trace: {
+    features: tf.Tensor2D;
+    weights: tf.Tensor[];
+    inputs: tf.Tensor2D[][];
+    slopes: tf.Tensor2D[][];
+    shapes: number[][];
+  },
+): tf.Tensor[] | undefined {
+  if (originals.size === 0 || tf.getBackend() !== "wasm") return undefined;
+  if (isThreaded(tf.backend() as unknown as WasmBackendLike)) return undefined;
+  const { features, weights, inputs, slopes, shapes } = trace;
+  const n = weights.length, G = inputs.length, [R, L] = g.shape;
+  if (n < 2 || G < 1 || L % G !== 0 || features.shape[0] !== R) return undefined;
+  const m = L / G;
+  if (m !== 1 && m % 4 !== 0) return undefined;
+  const all = [g, features, ...weights, ...inputs.flat(), ...slopes.flat()];
+  if (all.some((t) => t.dtype !== "float32")) return undefined;
+  for (let k = 1; k < n; k++) {
+    const w = weights[k];
+    const [groups, h, h2] = w.shape;
+    if (
+      w.rank !== 3 || groups !== G || h % 4 !== 0 ||
+      h2 !== (k === n - 1 ? m : weights[k + 1].shape[1])
+    ) {
+      return undefined;
+    }
+  }
+  if (weights[0].shape[1] !== G * weights[1].shape[1]!) return undefined;
+  const named: Record<string, tf.Tensor> = { g, features };
+  for (let k = 1; k < n; k++) named[`w${k}`] = weights[k];
+  for (let c = 0; c < G; c++) {
+    if (inputs[c].length !== n - 1 || slopes[c].length !== n - 1) return undefined;
+    for (let k = 1; k < n; k++) {
+      const [input, slope] = [inputs[c][k - 1], slopes[c][k - 1]];
+      const h = weights[k].shape[1]!;
+      if (
+        input.shape[0] !== R || input.shape[1] !== h || slope.shape[0] !== R || slope.shape[1] !== h
+      ) {
+        return undefined;
+      }
+      named[`input${c}_${k}`] = input;
+      named[`slope${c}_${k - 1}`] = slope;
+    }
+  }
+  const attrs = { layers: n, groups: G, shapes } as unknown as tf.NamedAttrMap;
+  return tf.engine().runKernel(MLP_REVERSE_KERNEL, named, attrs) as tf.Tensor[];
 }
 
 const SUM_OF_SQUARES_KERNEL = "NeuralsvdSumOfSquares";
@@ -1976,6 +2229,7 @@ export function useSimdKernels(enabled: boolean): boolean {
       SOFTPLUS_JET_CONFIG,
       BIAS_SOFTPLUS_CONFIG,
       LINEAR_SOFTPLUS_CONFIG,
+      MLP_REVERSE_CONFIG,
       SUM_OF_SQUARES_CONFIG,
     ]
   ) {

@@ -62,7 +62,7 @@ const NETWORKS: [string, Omit<MlpOptions, "rng">][] = [
     fourier: { frequencies: 5, scale: 0.3 },
     radial: true,
   }],
-  ["disjoint per mode, one mode per chunk", {
+  ["disjoint per mode, one mode per chunk (the fused reverse kernel)", {
     inputDim: 2,
     outputs: 4,
     hidden: [8, 8],
@@ -77,6 +77,15 @@ const NETWORKS: [string, Omit<MlpOptions, "rng">][] = [
     modesPerNetwork: 2,
     modeChunk: 2,
     radial: true,
+  }],
+  ["disjoint, 4 modes per network, one network per chunk (the fused reverse kernel)", {
+    inputDim: 2,
+    outputs: 8,
+    hidden: [8, 12],
+    disjoint: true,
+    modesPerNetwork: 4,
+    modeChunk: 1,
+    fourier: { frequencies: 4, scale: 0.5 },
   }],
   ["disjoint, one chunk, width not a multiple of 4", {
     inputDim: 2,

@@ -8,6 +8,7 @@ import {
   simdFunctions,
   simdLinearSoftplus,
   simdMatMulHandles,
+  simdMlpReverse,
   simdRmsprop,
   simdSoftplusJet,
   simdSoftplusJetWithSlope,
@@ -738,4 +739,91 @@ Deno.test("simdLinearSoftplus: softplus over each row panel of the product equal
   );
   useSimdKernels(true);
   tf.dispose(a);
+});
+
+Deno.test("simdMlpReverse: the op-by-op reverse pass's numbers, bit for bit", async () => {
+  await initBackend();
+  const rng = new Rng(29);
+  const t = (shape: number[], scale = 1) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+      shape,
+    );
+  // 3 groups of [8 → 16 → 20 → m], m = 1 (outer products) and 4; 256 rows keep every product in
+  // the SIMD matMul kernel (m·k·n ≥ 4096), as in the op-by-op pass
+  for (const m of [1, 4]) {
+    const [R, F, G, hs] = [256, 8, 3, [16, 20]];
+    const widths = [F, ...hs, m];
+    const n = widths.length - 1;
+    const weights = widths.slice(0, -1).map((w, k) =>
+      k === 0 ? t([F, G * hs[0]]) : t([G, w, widths[k + 1]], 0.5)
+    );
+    const biases = widths.slice(1).map((w) => t([G * w]));
+    const g = t([R, G * m]) as tf.Tensor2D, features = t([R, F]) as tf.Tensor2D;
+    const inputs = Array.from({ length: G }, () => hs.map((h) => t([R, h]) as tf.Tensor2D));
+    const slopes = Array.from({ length: G }, () => hs.map((h) => t([R, h]) as tf.Tensor2D));
+    const grads = simdMlpReverse(g, {
+      features,
+      weights,
+      inputs,
+      slopes,
+      shapes: weights.flatMap((w, k) => [w.shape, biases[k].shape]),
+    })!;
+    assert.ok(grads, `the fused kernel takes m = ${m}`);
+    const want = tf.tidy(() => {
+      const perGroup = Array.from({ length: G }, (_, c) => {
+        let dz = tf.slice(g, [0, c * m], [R, m]) as tf.Tensor2D;
+        const out: tf.Tensor[] = [];
+        for (let k = n - 1; k >= 1; k--) {
+          const [h, N] = [widths[k], widths[k + 1]];
+          const w = tf.reshape(tf.slice(weights[k], [c, 0, 0], [1, h, N]), [h, N]) as tf.Tensor2D;
+          const a = inputs[c][k - 1];
+          out[2 * k] = N === 1
+            ? tf.reshape(tf.matMul(dz, a, true, false), [1, h, 1])
+            : tf.reshape(tf.matMul(a, dz, true, false), [1, h, N]);
+          out[2 * k + 1] = tf.sum(dz, 0);
+          dz = tf.mul(tf.matMul(dz, w, false, true), slopes[c][k - 1]) as tf.Tensor2D;
+        }
+        out[0] = dz;
+        return out;
+      });
+      const dz0 = tf.concat(perGroup.map((p) => p[0]), 1) as tf.Tensor2D;
+      const result = [tf.matMul(features, dz0, true, false), tf.sum(dz0, 0)];
+      for (let j = 2; j < 2 * n; j++) result.push(tf.concat(perGroup.map((p) => p[j]), 0));
+      return result;
+    });
+    assert.equal(grads.length, 2 * n);
+    grads.forEach((got, j) => {
+      assert.deepEqual(got.shape, j % 2 === 0 ? weights[j / 2].shape : biases[(j - 1) / 2].shape);
+      assert.deepEqual(got.dataSync(), want[j].dataSync(), `m = ${m}, gradient ${j}`);
+    });
+    tf.dispose([
+      g,
+      features,
+      ...weights,
+      ...biases,
+      ...inputs.flat(),
+      ...slopes.flat(),
+      ...grads,
+      ...want,
+    ]);
+  }
+  // what it does not take: a hidden width not a multiple of 4, 2 outputs per group, tfjs's kernels
+  const case_ = (h: number, m: number) => {
+    const weights = [t([4, 2 * h]), t([2, h, m])];
+    const args = {
+      features: t([8, 4]) as tf.Tensor2D,
+      weights,
+      inputs: [[t([8, h]) as tf.Tensor2D], [t([8, h]) as tf.Tensor2D]],
+      slopes: [[t([8, h]) as tf.Tensor2D], [t([8, h]) as tf.Tensor2D]],
+      shapes: [weights[0].shape, [2 * h], weights[1].shape, [2 * m]],
+    };
+    return simdMlpReverse(t([8, 2 * m]) as tf.Tensor2D, args);
+  };
+  assert.equal(case_(6, 1), undefined);
+  assert.equal(case_(8, 2), undefined);
+  assert.ok(case_(8, 4));
+  useSimdKernels(false);
+  assert.equal(case_(8, 4), undefined);
+  useSimdKernels(true);
 });
