@@ -476,12 +476,13 @@ export class Mlp implements Model {
       const value = tf.tidy(() => {
         const a = this.features(x);
         const chunks = this.#chunks(this.#modeChunk(x.shape[0], 1));
-        trace.start(chunks, tf.keep(rowBlock(a, rows)), chunks.length > 1);
+        // kept whole, not copied (tfjs-wasm's clone copies); x itself is the caller's
+        trace.start(chunks, tf.keep(a === x ? tf.clone(a) : a), chunks.length > 1);
         const parts = chunks.map((c, i) => {
           let h: Tensor2D = a;
           const n = c.weights.length;
           for (let k = 0; k < n; k++) {
-            if (k > 0) trace.chunks[i].inputs.push(tf.keep(rowBlock(h, rows)));
+            if (k > 0) trace.chunks[i].inputs.push(tf.keep(h));
             // On WASM a softplus layer and its slope are one fused kernel, with the product where
             // the layer is one matMul (lib/wasm_kernels.ts).
             const softplus = k < n - 1 && this.act.name === "softplus";
@@ -529,7 +530,7 @@ export class Mlp implements Model {
     const rows = this.featureJet(x);
     const B = x.shape[0];
     const chunks = this.#chunks(this.#modeChunk(B, this.inputDim + 2));
-    trace?.start(chunks, tf.keep(rowBlock(rows, B)), chunks.length > 1);
+    trace?.start(chunks, tf.keep(rows), chunks.length > 1);
     const parts = chunks.map((c, i) =>
       this.#jetLayers(rows, c.weights, c.biases, B, trace?.chunks[i])
     );
@@ -559,7 +560,8 @@ export class Mlp implements Model {
   ): Jet {
     const d = this.inputDim, n = weights.length;
     for (let k = 0; k < n; k++) {
-      if (k > 0) trace?.inputs.push(tf.keep(rowBlock(rows, B)));
+      // a traced layer's input rows are the trace's now (kept whole), so not disposed below
+      if (k > 0) trace?.inputs.push(tf.keep(rows));
       const z = this.#linearWith(weights[k], k, rows);
       const w = z.shape[1];
       // On WASM one softplus layer of the jet is one fused kernel (lib/wasm_kernels.ts).
@@ -570,7 +572,7 @@ export class Mlp implements Model {
           : simdSoftplusJet(z, biases[k], shape))
         : undefined;
       if (fused) {
-        tf.dispose([z, ...(k > 0 ? [rows] : [])]);
+        tf.dispose([z, ...(k > 0 && !trace ? [rows] : [])]);
         if (Array.isArray(fused)) {
           trace!.slopes.push(tf.keep(fused[1]));
           rows = fused[0];
@@ -594,7 +596,7 @@ export class Mlp implements Model {
       });
       if (trace) trace.slopes.push(tf.keep(next.slope));
       else next.slope.dispose();
-      tf.dispose([z, zv, zg, zl, ...(k > 0 ? [rows] : [])]);
+      tf.dispose([z, zv, zg, zl, ...(k > 0 && !trace ? [rows] : [])]);
       rows = next.rows;
     }
     throw new Error("Unreachable: an Mlp has at least one layer");
@@ -627,6 +629,9 @@ export class Mlp implements Model {
     // layer, all groups in one transpose, split like the chunks: tfjs-wasm transposes B explicitly
     // for every such product, one per group and chunk otherwise.
     const B = g.shape[0];
+    // The trace keeps whole evaluations (all points, or a jet's stacked rows); the first B rows are
+    // the ones the reverse pass covers.
+    const rowsOf = (t: Tensor2D) => t.shape[0] === B ? t : tf.slice(t, [0, 0], [B, -1]) as Tensor2D;
     const flagged = (w: Tensor) =>
       simdMatMulHandles([B, w.shape[2]!], [w.shape[1]!, w.shape[2]!], { transposeB: true });
     const transposed = !prefersBatchedKernels() && this.groups > 1
@@ -643,7 +648,8 @@ export class Mlp implements Model {
     const dz0 = chunks.map((c, i) => {
       let dz = outs[i];
       for (let k = n - 1; k > 0; k--) {
-        grads[i][2 * k] = this.#weightGradient(c.weights[k], { input: c.inputs[k - 1], dz });
+        const input = rowsOf(c.inputs[k - 1]);
+        grads[i][2 * k] = this.#weightGradient(c.weights[k], { input, dz });
         grads[i][2 * k + 1] = tf.sum(dz, 0);
         const explicit = transposed?.[k];
         const da = explicit
@@ -655,7 +661,7 @@ export class Mlp implements Model {
     });
     const dz = dz0.length === 1 ? dz0[0] : tf.concat(dz0, 1) as Tensor2D;
     const result: Tensor[] = [
-      transposedProduct(trace.features!, dz, { transposeA: true }),
+      transposedProduct(rowsOf(trace.features!), dz, { transposeA: true }),
       tf.sum(dz, 0),
     ];
     for (let j = 2; j < 2 * n; j++) {
@@ -824,7 +830,10 @@ interface ChunkTrace {
   /** The chunk's weights and biases (the variables themselves, or kept split parts). */
   weights: Tensor[];
   biases: Tensor[];
-  /** Inputs of layers 1 … n−1 (value rows). */
+  /**
+   * Inputs of layers 1 … n−1, whole: the reverse pass covers their first rows (the points it was
+   * asked for, or a jet's value rows), which the fused kernel reads in place.
+   */
   inputs: Tensor2D[];
   /** σ'(z) of layers 0 … n−2 (value rows). */
   slopes: Tensor2D[];
@@ -833,7 +842,7 @@ interface ChunkTrace {
 /** The tensors an {@linkcode Mlp} keeps for its reverse pass, freed together. */
 class MlpTrace {
   chunks: ChunkTrace[] = [];
-  /** The first layer's input rows (features), shared by every chunk. */
+  /** The first layer's input rows (features), whole as the inputs, shared by every chunk. */
   features: Tensor2D | null = null;
   #owned: Tensor[] = [];
 

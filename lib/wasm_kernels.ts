@@ -1784,9 +1784,11 @@ const MLP_REVERSE_CONFIG: tf.KernelConfig = {
  * The reverse pass of disjoint MLPs evaluated one group at a time (`Mlp.applyWithPullback`, `jet`
  * with pullback) in one kernel (untaped): from the output gradient g [R, G·m] and each group c's
  * kept layer inputs `inputs[c][k − 1]` (layer k ≥ 1) and slopes `slopes[c][k]` σ'(z) (layers k <
- * n − 1), the gradients of all weights and biases, shaped like `shapes` (w₀, b₀, w₁, b₁, …): per
- * layer ∂W = aᵀ∂z, ∂b = Σ_rows ∂z, ∂a = ∂z·Wᵀ, then ∂z = ∂a ⊙ σ'(z) over each five-row panel of the
- * product while it is in cache, the first layer's ∂W as one product for all groups. The products run
+ * n − 1), the gradients of all weights and biases, shaped like `shapes` (w₀, b₀, w₁, b₁, …). The
+ * features, inputs and slopes may have more rows than g (a whole evaluation): their first R rows are
+ * read in place. Per layer ∂W = aᵀ∂z, ∂b = Σ_rows ∂z, ∂a = ∂z·Wᵀ, then ∂z = ∂a ⊙ σ'(z) over each
+ * five-row panel of the product while it is in cache, the first layer's ∂W as one product for all
+ * groups. The products run
  * the matMul kernel as the op-by-op pass does, so the numbers are the same; what goes is ~12 tfjs
  * kernels per group (splits, reshapes, concats, sums, products, multiplies) and their tensors.
  * Undefined where the own kernels are not in use (then take the op-by-op pass): tfjs's threaded
@@ -1807,7 +1809,7 @@ export function simdMlpReverse(
   if (isThreaded(tf.backend() as unknown as WasmBackendLike)) return undefined;
   const { features, weights, inputs, slopes, shapes } = trace;
   const n = weights.length, G = inputs.length, [R, L] = g.shape;
-  if (n < 2 || G < 1 || L % G !== 0 || features.shape[0] !== R) return undefined;
+  if (n < 2 || G < 1 || L % G !== 0 || features.shape[0] < R) return undefined;
   const m = L / G;
   if (m !== 1 && m % 4 !== 0) return undefined;
   const all = [g, features, ...weights, ...inputs.flat(), ...slopes.flat()];
@@ -1831,7 +1833,7 @@ export function simdMlpReverse(
       const [input, slope] = [inputs[c][k - 1], slopes[c][k - 1]];
       const h = weights[k].shape[1]!;
       if (
-        input.shape[0] !== R || input.shape[1] !== h || slope.shape[0] !== R || slope.shape[1] !== h
+        input.shape[0] < R || input.shape[1] !== h || slope.shape[0] < R || slope.shape[1] !== h
       ) {
         return undefined;
       }

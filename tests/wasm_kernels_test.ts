@@ -759,8 +759,10 @@ Deno.test("simdMlpReverse: the op-by-op reverse pass's numbers, bit for bit", as
       k === 0 ? t([F, G * hs[0]]) : t([G, w, widths[k + 1]], 0.5)
     );
     const biases = widths.slice(1).map((w) => t([G * w]));
-    const g = t([R, G * m]) as tf.Tensor2D, features = t([R, F]) as tf.Tensor2D;
-    const inputs = Array.from({ length: G }, () => hs.map((h) => t([R, h]) as tf.Tensor2D));
+    // with m = 4 the features and inputs are whole evaluations of more rows, read to row R
+    const extra = m === 4 ? 7 : 0;
+    const g = t([R, G * m]) as tf.Tensor2D, features = t([R + extra, F]) as tf.Tensor2D;
+    const inputs = Array.from({ length: G }, () => hs.map((h) => t([R + extra, h]) as tf.Tensor2D));
     const slopes = Array.from({ length: G }, () => hs.map((h) => t([R, h]) as tf.Tensor2D));
     const grads = simdMlpReverse(g, {
       features,
@@ -777,7 +779,7 @@ Deno.test("simdMlpReverse: the op-by-op reverse pass's numbers, bit for bit", as
         for (let k = n - 1; k >= 1; k--) {
           const [h, N] = [widths[k], widths[k + 1]];
           const w = tf.reshape(tf.slice(weights[k], [c, 0, 0], [1, h, N]), [h, N]) as tf.Tensor2D;
-          const a = inputs[c][k - 1];
+          const a = tf.slice(inputs[c][k - 1], [0, 0], [R, -1]) as tf.Tensor2D;
           out[2 * k] = N === 1
             ? tf.reshape(tf.matMul(dz, a, true, false), [1, h, 1])
             : tf.reshape(tf.matMul(a, dz, true, false), [1, h, N]);
@@ -788,7 +790,8 @@ Deno.test("simdMlpReverse: the op-by-op reverse pass's numbers, bit for bit", as
         return out;
       });
       const dz0 = tf.concat(perGroup.map((p) => p[0]), 1) as tf.Tensor2D;
-      const result = [tf.matMul(features, dz0, true, false), tf.sum(dz0, 0)];
+      const x = tf.slice(features, [0, 0], [R, -1]);
+      const result = [tf.matMul(x, dz0, true, false), tf.sum(dz0, 0)];
       for (let j = 2; j < 2 * n; j++) result.push(tf.concat(perGroup.map((p) => p[j]), 0));
       return result;
     });
