@@ -706,19 +706,26 @@ export function gemmFunctions(
   const ex = instance.exports as Record<string, (...args: number[]) => void>;
   const kernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}`]);
   const halfKernels = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`gemm${mr}Half`]);
-  /** A's rows src… (mr of them) as one [K][mr] panel at dst. */
+  const packColumns = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`packA${mr}Columns`]);
+  const packRows = Array.from({ length: GEMM_MR + 1 }, (_, mr) => ex[`packA${mr}Rows`]);
+  /**
+   * A's rows src… (mr of them) as one [K][mr] panel at dst. Called once per five rows of every
+   * product, so plain numbers (an options object per call cost more than the packing of a small
+   * panel) and the packing functions looked up once.
+   */
   const packPanel = (
     src: number,
     dst: number,
     mr: number,
     k: number,
-    { rowStride, kStride }: { rowStride: number; kStride: number },
+    rowStride: number,
+    kStride: number,
   ) => {
     const k4 = k - (k % 4);
     if (mr >= 4 && rowStride === 1) {
-      ex[`packA${mr}Columns`](src, dst, k, 4 * kStride);
+      packColumns[mr](src, dst, k, 4 * kStride);
     } else if (mr >= 4 && kStride === 1) {
-      ex[`packA${mr}Rows`](src, dst, k4, 4 * rowStride);
+      packRows[mr](src, dst, k4, 4 * rowStride);
       if (k4 < k) ex.packA(src + 4 * k4, dst + 4 * mr * k4, mr, k - k4, 4 * rowStride, 4);
     } else {
       ex.packA(src, dst, mr, k, 4 * rowStride, 4 * kStride);
@@ -732,10 +739,14 @@ export function gemmFunctions(
     },
     packA(a, dst, { m, k, rowStride, kStride }) {
       for (let i = 0; i < m; i += GEMM_MR) {
-        packPanel(a + 4 * i * rowStride, dst + 4 * i * k, Math.min(GEMM_MR, m - i), k, {
+        packPanel(
+          a + 4 * i * rowStride,
+          dst + 4 * i * k,
+          Math.min(GEMM_MR, m - i),
+          k,
           rowStride,
           kStride,
-        });
+        );
       }
     },
     matmul(a, b, c, { m, k, n, rowStride, kStride, bTransposed = false }, scratch, options = {}) {
@@ -757,7 +768,7 @@ export function gemmFunctions(
       for (let i = 0; i < m; i += GEMM_MR) {
         const mr = Math.min(GEMM_MR, m - i);
         if (packedA === undefined) {
-          packPanel(a + 4 * i * rowStride, scratch, mr, k, { rowStride, kStride });
+          packPanel(a + 4 * i * rowStride, scratch, mr, k, rowStride, kStride);
         }
         const pa = packedA === undefined ? scratch : packedA + 4 * i * k;
         if (full > 0) kernels[mr](pa, packedB, c + 4 * i * n, k, full, 4 * n);
