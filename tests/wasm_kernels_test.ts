@@ -193,21 +193,33 @@ Deno.test("gemmFunctions matmul matches float64 for every row remainder, K remai
         [6, 13, 20],
       ]
     ) {
-      for (const transposeA of [false, true]) {
+      // A row-major, stored transposed, and every other column of an m×2k matrix (any strides)
+      for (const layout of ["rows", "transposed", "strided"]) {
+        const transposeA = layout === "transposed";
         const a = Float32Array.from({ length: m * k }, () => rng.normal());
         const b = Float32Array.from({ length: k * n }, () => rng.normal());
-        const [pa, pb, pc] = [64, 64 + 4 * m * k, 128 + 4 * (m * k + k * n)];
-        heap.set(a, pa / 4);
+        const [pa, pb, pc] = [64, 64 + 8 * m * k, 128 + 4 * (2 * m * k + k * n)];
+        if (layout === "strided") {
+          // the other columns hold a value that would show in any product reading them
+          heap.fill(1e30, pa / 4, pa / 4 + 2 * m * k);
+          a.forEach((v, i) => (heap[pa / 4 + 2 * i] = v));
+        } else {
+          heap.set(a, pa / 4);
+        }
         heap.set(b, pb / 4);
         heap.fill(NaN, pc / 4, pc / 4 + m * n); // every output must be written
-        const strides = transposeA ? { rowStride: 1, kStride: m } : { rowStride: k, kStride: 1 };
+        const strides = layout === "transposed"
+          ? { rowStride: 1, kStride: m }
+          : layout === "strided"
+          ? { rowStride: 2 * k, kStride: 2 }
+          : { rowStride: k, kStride: 1 };
         gemm.matmul(pa, pb, pc, { m, k, n, ...strides }, pc + 4 * m * n + 32);
         const want = matmul64(a, b, m, k, n, transposeA);
         assertClose(
           heap.subarray(pc / 4, pc / 4 + m * n),
           want,
           2e-5 * Math.sqrt(k + 1),
-          `${m}×${k}×${n}`,
+          `${m}×${k}×${n}, A ${layout}`,
         );
       }
     }
