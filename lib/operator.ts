@@ -58,6 +58,11 @@ export interface EigenOperator {
   readonly kind: "evd";
   /** Draws B i.i.d. inputs from the sampling measure p. */
   sample(rng: Rng, batchSize: number): OperatorBatch;
+  /**
+   * The points `sample` would draw (the same draws from `rng`), row-major [B, d], without preparing
+   * the batch's data: for a gradient source that reads only the points and prepares its shards itself.
+   */
+  samplePoints?(rng: Rng, batchSize: number): Float32Array;
   /** The whole domain as one batch (finite domains only), for exact population gradients. */
   populationBatch?(): OperatorBatch;
   /** f and Tf at the batch (untaped). */

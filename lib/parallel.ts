@@ -172,6 +172,8 @@ export function workersUnavailable(): string | null {
  * `trainer.useGradientSource(pool)`).
  */
 export class WorkerPool implements GradientSource {
+  /** Shards are prepared in the replicas from the batch's points alone. */
+  readonly pointsOnly = true;
   readonly #workers: Worker[];
   readonly #operator: ShardableOperator;
   #pending = new Map<Worker, (data: unknown) => void>();

@@ -236,6 +236,11 @@ export interface GradientSource {
   applied(grads: Tensor[], update: { lr: number; scale: number }): Promise<void> | void;
   /** Called after the trainer changed its variables or optimiser state outside a step. */
   resync?(trainer: Trainer): Promise<void> | void;
+  /**
+   * Whether `gradients` reads only the batch's points (`batch.x`): the trainer then draws them with
+   * the operator's `samplePoints` where it has one, without preparing the batch's data.
+   */
+  readonly pointsOnly?: boolean;
 }
 
 /** One training step's numbers. */
@@ -480,6 +485,10 @@ export class Trainer {
       return op.populationBatch();
     }
     if (op.kind === "svd") return op.sample(this.rng, batchSize, yBatchSize);
+    if (this.options.gradientSource?.pointsOnly && op.kind === "evd" && op.samplePoints) {
+      const x = op.samplePoints(this.rng, batchSize);
+      return { x: tf.tensor2d(x, [batchSize, x.length / batchSize]) };
+    }
     return op.sample(this.rng, batchSize);
   }
 

@@ -462,3 +462,25 @@ Deno.test("hydrogen2dProblem and hydrogen3dProblem quadratures integrate high an
     assert.ok(Math.abs(v / ball - 0.5) < 1e-10, `cos²(${m}φ) averages ${v / ball}`);
   }
 });
+
+Deno.test("SchrodingerOperator.samplePoints draws the points sample draws, unprepared", () => {
+  for (const sampling of ["random", "quasirandom"] as const) {
+    const op = new SchrodingerOperator({
+      dim: 2,
+      potential: coulombPotential(),
+      density: gaussianDensity({ dim: 2, std: 4 }),
+      scale: 1,
+      kinetic: "fd",
+      sampling,
+    });
+    const batch = op.sample(new Rng(5), 16);
+    const points = op.samplePoints(new Rng(5), 16);
+    assert.deepEqual(points, batch.x.dataSync(), sampling);
+    // and the generator ends where sample leaves it: the next draws agree too
+    const [a, b] = [new Rng(7), new Rng(7)];
+    op.sample(a, 16).x.dispose();
+    op.samplePoints(b, 16);
+    assert.deepEqual(op.samplePoints(a, 8), op.samplePoints(b, 8), `${sampling}, next draws`);
+    tf.dispose([batch.x, ...Object.values(batch.data!)]);
+  }
+});
