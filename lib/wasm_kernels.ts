@@ -86,6 +86,11 @@ function registers(copy: number): Registers {
 const get = Op.localGet;
 const set = Op.localSet;
 
+/** Pushes the i32 sum of locals `a` and `b` (a base address plus an offset). */
+function localSum(a: number, b: number): number[] {
+  return [...get(a), ...get(b), ...Op.i32Add];
+}
+
 /**
  * Collects a function's vector constants into locals set once before its loop: V8 materialises an
  * inline `v128.const` with several instructions each time, which made the polynomials ~3× slower.
@@ -367,17 +372,16 @@ function biasedSoftplus(
     temps: number[];
   },
 ): number[] {
-  const plus = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
   return [
-    ...plus(at.row, at.j),
+    ...localSum(at.row, at.j),
     ...set(at.off),
-    ...plus(at.z, at.off),
+    ...localSum(at.z, at.off),
     ...Op.v128Load(),
-    ...plus(at.bias, at.j),
+    ...localSum(at.bias, at.j),
     ...Op.v128Load(),
     ...Op.f32x4Add,
     ...set(at.zv),
-    ...plus(at.out, at.off),
+    ...localSum(at.out, at.off),
     ...softplusCode(k, at.zv, at.temps),
     ...Op.v128Store(),
   ];
@@ -398,7 +402,6 @@ function biasSoftplusFunction(): WasmFunction {
   const [ZV2, Q2, UQ2] = [22, 23, 24];
   const temps2 = [25, 26, 27, 28, 29, 30, 31, 32];
   const k = new ConstantPool(33);
-  const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
   /** The slope of the vectors given (bytes past OFF) where row I < SLOPE_ROWS. */
   const slopes = (
     vectors: { offset: number; zv: number; t: number[]; q: number; uq: number }[],
@@ -409,7 +412,7 @@ function biasSoftplusFunction(): WasmFunction {
     ...Op.i32GeU,
     ...Op.brIf(0),
     ...vectors.flatMap((v) => [
-      ...at(SLOPE, OFF),
+      ...localSum(SLOPE, OFF),
       ...sigmoidCode(k, { u: v.t[5], zv: v.zv, q: v.q, uq: v.uq }),
       ...Op.v128Store(v.offset),
     ]),
@@ -429,18 +432,18 @@ function biasSoftplusFunction(): WasmFunction {
     uq: UQ2,
   }];
   const wide = [
-    ...at(ROW, J),
+    ...localSum(ROW, J),
     ...set(OFF),
     ...pair.flatMap((v) => [
-      ...at(Z, OFF),
+      ...localSum(Z, OFF),
       ...Op.v128Load(v.offset),
-      ...at(BIAS, J),
+      ...localSum(BIAS, J),
       ...Op.v128Load(v.offset),
       ...Op.f32x4Add,
       ...set(v.zv),
     ]),
     ...interleaved(pair.map((v) => softplusStatements(k, v.zv, v.t))),
-    ...pair.flatMap((v) => [...at(OUT, OFF), ...get(v.t[7]), ...Op.v128Store(v.offset)]),
+    ...pair.flatMap((v) => [...localSum(OUT, OFF), ...get(v.t[7]), ...Op.v128Store(v.offset)]),
     ...slopes(pair),
     ...addTo(J, Op.i32Const(32)),
   ];
@@ -475,7 +478,6 @@ function softplusJetFunction(): WasmFunction {
   const temps = [19, 20, 21, 22, 23, 24, 25, 26];
   const U = temps[5];
   const k = new ConstantPool(27);
-  const at = (base: number, offset: number) => [...get(base), ...get(offset), ...Op.i32Add];
   const inner = [
     // zv = z + b; out = softplus(zv), u = e^(−|zv|)
     ...biasedSoftplus(k, { z: Z, bias: BIAS, out: OUT, row: ROW, j: J, off: OFF, zv: ZV, temps }),
@@ -487,7 +489,7 @@ function softplusJetFunction(): WasmFunction {
     ...get(SLOPE),
     ...Op.i32Eqz,
     ...Op.brIf(0),
-    ...at(SLOPE, OFF),
+    ...localSum(SLOPE, OFF),
     ...get(S),
     ...Op.v128Store(),
     ...Op.end,
@@ -502,10 +504,10 @@ function softplusJetFunction(): WasmFunction {
     ...set(K),
     ...whileLoop([...get(K), ...get(D1), ...Op.i32GeU], [
       ...addTo(OFF, get(BLOCK)),
-      ...at(Z, OFF),
+      ...localSum(Z, OFF),
       ...Op.v128Load(),
       ...set(G),
-      ...at(OUT, OFF),
+      ...localSum(OUT, OFF),
       ...get(G),
       ...get(S),
       ...Op.f32x4Mul,
@@ -520,9 +522,9 @@ function softplusJetFunction(): WasmFunction {
     ]),
     // the Laplacian row: out = s·Δz + s2·sq
     ...addTo(OFF, get(BLOCK)),
-    ...at(OUT, OFF),
+    ...localSum(OUT, OFF),
     ...get(S),
-    ...at(Z, OFF),
+    ...localSum(Z, OFF),
     ...Op.v128Load(),
     ...Op.f32x4Mul,
     ...get(S2),
@@ -651,7 +653,7 @@ function sumRowsFunction(): WasmFunction {
       ...addTo(J, Op.i32Const(16)),
     ]),
   ];
-  const at = (base: number) => [...get(base), ...get(J), ...Op.i32Add, ...Op.v128Load()];
+  const at = (base: number) => [...localSum(base, J), ...Op.v128Load()];
   return {
     name: "sumRows",
     params: ["i32", "i32", "i32", "i32"],
@@ -758,7 +760,7 @@ function lanewiseFunction(
     scalar: (j) => get(splat0 + j),
     temp: (t) => get(temp0 + t),
   };
-  const at = (base: number) => [...get(base), ...get(I), ...Op.i32Add];
+  const at = (base: number) => localSum(base, I);
   return {
     name,
     params: [
@@ -945,7 +947,7 @@ function copyRowsFunction(): WasmFunction {
 function rowProductsFunction(): WasmFunction {
   const [A, B, OUT, SCALE, ROWS, BYTES, AS, BS, OS, SS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const [R, J, C] = [10, 11, 12];
-  const at = (base: number) => [...get(base), ...get(J), ...Op.i32Add];
+  const at = (base: number) => localSum(base, J);
   return {
     name: "rowProducts",
     params: Array<ValueType>(10).fill("i32"),

@@ -58,14 +58,18 @@ const hydrogenNet = (activation: string) =>
     rng: new Rng(1),
   });
 
-const opWith = (kinetic: string, fdEpsilon = 0.01) =>
+const opWith = (
+  kinetic: string,
+  options: { fdEpsilon?: number; sampling?: "random" | "quasirandom" } = {},
+) =>
   new SchrodingerOperator({
     dim: 2,
     potential: coulombPotential(),
     density: gaussianDensity({ dim: 2, std: 4 }),
     scale: 1,
     kinetic,
-    fdEpsilon,
+    fdEpsilon: options.fdEpsilon ?? 0.01,
+    sampling: options.sampling,
   });
 
 Deno.test("SchrodingerOperator: forward and autodiff kinetic terms agree to 1e-5", async (t) => {
@@ -99,7 +103,9 @@ Deno.test("SchrodingerOperator: fd agrees with forward within O(ε²) and round-
     await t.step(activation, () => {
       const net = hydrogenNet(activation);
       const forward = tfAt(opWith("forward"), net);
-      const errors = [0.3, 0.1].map((eps) => relMax(tfAt(opWith("fd", eps), net), forward));
+      const errors = [0.3, 0.1].map((eps) =>
+        relMax(tfAt(opWith("fd", { fdEpsilon: eps }), net), forward)
+      );
       // Truncation O(ε²) dominates at these steps: a 3× smaller ε gives a ~9× smaller error
       // (SiLU's larger fourth derivative makes its fd error ~2× softplus's).
       const bound = activation === "silu" ? 1.5e-2 : 5e-3;
@@ -465,14 +471,7 @@ Deno.test("hydrogen2dProblem and hydrogen3dProblem quadratures integrate high an
 
 Deno.test("SchrodingerOperator.samplePoints draws the points sample draws, unprepared", () => {
   for (const sampling of ["random", "quasirandom"] as const) {
-    const op = new SchrodingerOperator({
-      dim: 2,
-      potential: coulombPotential(),
-      density: gaussianDensity({ dim: 2, std: 4 }),
-      scale: 1,
-      kinetic: "fd",
-      sampling,
-    });
+    const op = opWith("fd", { sampling });
     const batch = op.sample(new Rng(5), 16);
     const points = op.samplePoints(new Rng(5), 16);
     assert.deepEqual(points, batch.x.dataSync(), sampling);
