@@ -3,8 +3,8 @@
  * tfjs and an identical replica of the model; every step the main thread draws the batch with the
  * run's generator, splits it into one shard per replica (each shard is itself i.i.d. and splits into
  * its own halves, so the averaged gradient stays unbiased), computes its own shard while the Workers
- * compute theirs, averages the θ-gradients, applies the update, and tells the Workers, which apply
- * the same update — so replicas stay bit-identical. The gradients travel through one
+ * compute theirs, averages the θ-gradients, and tells the Workers the update, which every replica
+ * then applies at once — so replicas stay bit-identical. The gradients travel through one
  * SharedArrayBuffer: a slot per Worker that it writes its shard's gradient into, and a slot the
  * main thread writes the averaged gradient into; messages only say when.
  *
@@ -14,7 +14,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { ExperimentConfig, ProblemSpec } from "./experiment.ts";
 import type { OperatorBatch } from "./operator.ts";
 import { disposeBatch } from "./operator.ts";
-import type { BatchGradients, GradientSource, Trainer } from "./train.ts";
+import type { GradientSource, SourceGradients, Trainer } from "./train.ts";
 import type { Tensor } from "./types.ts";
 import { readTensorsInto, type SimdFunctions, simdFunctions } from "./wasm_kernels.ts";
 
@@ -110,25 +110,28 @@ export class GradientExchange {
   /**
    * Slot 0 = (slot `first` + slots 1 … `count`) / (count + 1), summed in that order: the replicas'
    * average, with the main thread's own gradient (`first`) first as the tfjs kernels summed it.
+   * Returns Σ x² over the average (summed in float32), which gives the global gradient norm.
    */
-  average({ first, count }: { first: number; count: number }): void {
+  average({ first, count }: { first: number; count: number }): number {
     const bytes = 4 * this.size;
     if (this.#simd) {
-      this.#simd.averageSlots({ dst: 0, first: bytes * first, rest: bytes }, {
+      return this.#simd.averageSlots({ dst: 0, first: bytes * first, rest: bytes }, {
         n: this.size,
         count,
         stride: bytes,
         divisor: count + 1,
       });
-      return;
     }
     const f = Math.fround, out = this.slot(0), own = this.slot(first);
     const rest = Array.from({ length: count }, (_, s) => this.slot(s + 1));
+    let squares = 0;
     for (let i = 0; i < this.size; i++) {
       let sum = own[i];
       for (const r of rest) sum = f(sum + r[i]);
-      out[i] = f(sum / (count + 1));
+      const average = out[i] = f(sum / (count + 1));
+      squares = f(squares + f(average * average));
     }
+    return squares;
   }
 }
 
@@ -178,8 +181,6 @@ export class WorkerPool implements GradientSource {
   readonly #operator: ShardableOperator;
   #pending = new Map<Worker, (data: unknown) => void>();
   readonly #exchange: GradientExchange;
-  /** The tensors last made from the averaged slot (so `applied` knows the slot holds them). */
-  #averaged: Tensor[] | null = null;
   /** Timings of the last {@linkcode WorkerPool.gradients} call (null before the first). */
   lastTimings: PoolTimings | null = null;
 
@@ -257,8 +258,11 @@ export class WorkerPool implements GradientSource {
     return pool;
   }
 
-  /** Averaged gradients of the batch over all replicas' shards. */
-  async gradients(trainer: Trainer, batch: OperatorBatch): Promise<BatchGradients> {
+  /**
+   * Averaged gradients of the batch over all replicas' shards: the loss, norms and global gradient
+   * norm at once, the gradient tensors (from the shared average) when asked.
+   */
+  async gradients(trainer: Trainer, batch: OperatorBatch): Promise<SourceGradients> {
     const t0 = performance.now();
     const x = batch.x.dataSync() as Float32Array;
     const [B, d] = batch.x.shape;
@@ -282,46 +286,34 @@ export class WorkerPool implements GradientSource {
     const t2 = performance.now();
     // the main thread's own gradient to its slot while the Workers may still be computing
     flatten(mine.grads, this.#exchange.slot(R));
+    const localLoss = mine.loss.dataSync()[0];
+    const localNorms = mine.norms.dataSync();
+    tf.dispose([mine.grads, mine.loss, mine.norms]);
     const theirs = await Promise.all(remote);
     const t3 = performance.now();
     // Slot 0 = (own + Worker 1 + …) / R in one SIMD pass on the shared memory (tfjs kernels took
     // 2.4 ms for the canonical step's 1.58M values: copies in, a sum, a division, a copy out); the
     // Workers read it when told to apply it — only now: a Worker answers this step's shard after it
-    // has applied (read) the previous average.
-    this.#exchange.average({ first: R, count: R - 1 });
-    const averaged = tf.tidy(() => {
-      const grads = unflatten(this.#exchange.slot(0), mine.grads).map((g) => tf.keep(g));
-      const loss = tf.keep(
-        tf.scalar((mine.loss.dataSync()[0] + theirs.reduce((s, t) => s + t.loss, 0)) / R),
-      );
-      const localNorms = mine.norms.dataSync();
-      const norms = tf.keep(
-        tf.tensor1d(
-          Array.from(localNorms, (v, l) => (v + theirs.reduce((s, t) => s + t.norms[l], 0)) / R),
-        ),
-      );
-      tf.dispose([mine.grads, mine.loss, mine.norms]);
-      this.#averaged = grads;
-      return { grads, loss, norms };
-    });
+    // has applied (read) the previous average. Its norm comes with it (tfjs's kernels and a
+    // read-back took ~1 ms more), so the update can go out before any tensor is made of it.
+    const gradNorm = Math.sqrt(this.#exchange.average({ first: R, count: R - 1 }));
+    const result: SourceGradients = {
+      loss: (localLoss + theirs.reduce((s, t) => s + t.loss, 0)) / R,
+      gradNorm,
+      norms: Array.from(localNorms, (v, l) => (v + theirs.reduce((s, t) => s + t.norms[l], 0)) / R),
+      tensors: () => unflatten(this.#exchange.slot(0), trainer.variables),
+    };
     this.lastTimings = {
       local: t2 - t1,
       remote: theirs.map((t) => t.ms),
       averaging: performance.now() - t3,
       total: performance.now() - t0,
     };
-    return averaged;
+    return result;
   }
 
-  /** Has every replica make the same update with the applied (averaged) gradient. */
-  applied(grads: Tensor[], update: { lr: number; scale: number }): void {
-    // Slot 0 holds the average these tensors were made from; other gradients are copied in (every
-    // Worker has answered this step's shard, so none is reading it).
-    const cached = this.#averaged;
-    this.#averaged = null;
-    if (!(cached && cached.length === grads.length && cached.every((g, i) => g === grads[i]))) {
-      flatten(grads, this.#exchange.slot(0));
-    }
+  /** Has every Worker make the update with the averaged gradient (slot 0) now. */
+  applying(update: { lr: number; scale: number }): void {
     for (const w of this.#workers) {
       w.postMessage({ type: "apply", lr: update.lr, scale: update.scale } as WorkerRequest);
     }

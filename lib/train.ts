@@ -225,15 +225,34 @@ export interface BatchGradients {
 }
 
 /**
+ * Gradients of one batch from a {@linkcode GradientSource}: the monitors already on the host, the
+ * θ-gradient tensors made on demand (after the replicas were told the update, so that their
+ * optimiser step overlaps the making of these tensors here).
+ */
+export interface SourceGradients {
+  /** Loss monitor. */
+  loss: number;
+  /** Global L2 norm of the θ-gradients. */
+  gradNorm: number;
+  /** Per-mode norm estimates. */
+  norms: number[];
+  /** Makes the θ-gradients, one per variable, which the caller disposes; call it at most once. */
+  tensors(): Tensor[];
+}
+
+/**
  * A replacement for the trainer's in-process gradient computation: `gradients` returns the
- * (averaged) gradients of a batch; `applied` is told the update that was applied, so replicas
- * elsewhere can apply the same one.
+ * (averaged) gradients of a batch; `applying` is told the update before the trainer applies it,
+ * so replicas elsewhere make the same one meanwhile.
  */
 export interface GradientSource {
-  /** Gradients of `batch` for `trainer`'s variables; the caller disposes them. */
-  gradients(trainer: Trainer, batch: OperatorBatch): Promise<BatchGradients>;
-  /** Called after the optimiser applied `grads`·scale with learning rate `lr`. */
-  applied(grads: Tensor[], update: { lr: number; scale: number }): Promise<void> | void;
+  /** Gradients of `batch` for `trainer`'s variables. */
+  gradients(trainer: Trainer, batch: OperatorBatch): Promise<SourceGradients>;
+  /**
+   * Called when the trainer is about to apply the gradients ·`scale` with learning rate `lr`
+   * (not on a step that diverged), before it makes their tensors.
+   */
+  applying(update: { lr: number; scale: number }): Promise<void> | void;
   /** Called after the trainer changed its variables or optimiser state outside a step. */
   resync?(trainer: Trainer): Promise<void> | void;
   /**
@@ -608,23 +627,33 @@ export class Trainer {
     const lr = this.#beginStep(this.#step);
     const batch = this.#batch();
     const source = this.options.gradientSource;
-    const { grads: gradList, loss: lossT, norms } = source
-      ? await source.gradients(this, batch)
-      : this.computeGradients(batch);
-    disposeBatch(batch);
-    const stats = tf.tidy(() => tf.concat([tf.stack([lossT, globalNorm(gradList)]), norms]));
-    const values = await stats.data();
-    tf.dispose([stats, lossT, norms]);
+    let values: Float32Array;
+    // The gradient tensors, or (from a source) the function that makes them.
+    let grads: Tensor[] | (() => Tensor[]);
+    if (source) {
+      const g = await source.gradients(this, batch);
+      disposeBatch(batch);
+      values = Float32Array.of(g.loss, g.gradNorm, ...g.norms);
+      grads = () => g.tensors();
+    } else {
+      const g = this.computeGradients(batch);
+      disposeBatch(batch);
+      const stats = tf.tidy(() => tf.concat([tf.stack([g.loss, globalNorm(g.grads)]), g.norms]));
+      values = (await stats.data()) as Float32Array;
+      tf.dispose([stats, g.loss, g.norms]);
+      grads = g.grads;
+    }
     const loss = values[0], gradNorm = values[1];
     const stepNo = this.#step + 1;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      tf.dispose(gradList);
+      if (Array.isArray(grads)) tf.dispose(grads);
       throw new TrainingDivergedError(stepNo, Number.isFinite(loss) ? "gradient" : "loss");
     }
     const clip = this.options.clipNorm;
     const scale = clip !== undefined && gradNorm > clip ? clip / gradNorm : 1;
     // Replicas get the update first, so that their optimiser step overlaps this one.
-    await source?.applied(gradList, { lr, scale });
+    await source?.applying({ lr, scale });
+    const gradList = Array.isArray(grads) ? grads : grads();
     if (scale !== 1) {
       const scaled = tf.tidy(() => gradList.map((g) => tf.mul(g, scale)));
       this.optimizer.step(scaled, lr);

@@ -987,18 +987,20 @@ function rowProductsFunction(): WasmFunction {
 /**
  * `averageSlots(dst, first, rest, stride, count, bytes, divisor)`: dst = (first + rest₀ + … +
  * rest_{count−1}) / divisor over `bytes` (a multiple of 16) of floats, summed in that order (rest_s
- * at rest + s·stride) — the replicas' gradients averaged in one pass. `averageSlotsScaled` takes
- * the reciprocal instead and multiplies: the same numbers where the divisor is a power of two, and
- * 0.4 ms less of the 1.1 the canonical step's 1.58M values took with the division.
+ * at rest + s·stride) — the replicas' gradients averaged in one pass — and returns Σ dst² (summed
+ * in four float32 lanes): the global norm comes with the average instead of a second pass over it.
+ * `averageSlotsScaled` takes the reciprocal instead and multiplies: the same numbers where the
+ * divisor is a power of two, and 0.4 ms less of the 1.1 the canonical step's 1.58M values took
+ * with the division.
  */
 function averageSlotsFunction(divide: boolean): WasmFunction {
   const [DST, FIRST, REST, STRIDE, COUNT, BYTES, DIVISOR] = [0, 1, 2, 3, 4, 5, 6];
-  const [I, S, P, ACC, DIV] = [7, 8, 9, 10, 11];
+  const [I, S, P, ACC, DIV, SQ] = [7, 8, 9, 10, 11, 12];
   return {
     name: divide ? "averageSlots" : "averageSlotsScaled",
     params: ["i32", "i32", "i32", "i32", "i32", "i32", "f32"],
-    results: [],
-    locals: ["i32", "i32", "i32", "v128", "v128"],
+    results: ["f32"],
+    locals: ["i32", "i32", "i32", "v128", "v128", "v128"],
     body: [
       ...get(DIVISOR),
       ...Op.f32x4Splat,
@@ -1032,8 +1034,20 @@ function averageSlotsFunction(divide: boolean): WasmFunction {
         ...get(ACC),
         ...get(DIV),
         ...(divide ? Op.f32x4Div : Op.f32x4Mul),
+        ...Op.localTee(ACC),
         ...Op.v128Store(),
+        ...get(SQ),
+        ...get(ACC),
+        ...get(ACC),
+        ...Op.f32x4Mul,
+        ...Op.f32x4Add,
+        ...set(SQ),
         ...addTo(I, Op.i32Const(16)),
+      ]),
+      ...[0, 1, 2, 3].flatMap((l) => [
+        ...get(SQ),
+        ...Op.f32x4ExtractLane(l),
+        ...(l > 0 ? Op.f32Add : []),
       ]),
     ],
   };
@@ -1122,12 +1136,13 @@ export interface SimdFunctions {
   ): void;
   /**
    * `n` floats at `at.dst` = (at.first + at.rest[0] + … + at.rest[count − 1]) / divisor, summed in
-   * that order (at.rest[s] = at.rest + s·stride bytes): averages of equally shaped slots.
+   * that order (at.rest[s] = at.rest + s·stride bytes): averages of equally shaped slots. Returns
+   * the sum of the averages' squares, summed in float32.
    */
   averageSlots(
     at: { dst: number; first: number; rest: number },
     shape: { n: number; count: number; stride: number; divisor: number },
-  ): void;
+  ): number;
   /** EMA on `n` floats: shadow' = shadow·d + θ·(1 − d), rounded like tfjs's chain of kernels. */
   ema(at: { shadow: number; value: number; outShadow: number }, n: number, options: {
     decay: number;
@@ -1188,8 +1203,8 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
     biasSoftplus: (...args: number[]) => void;
     copyRows: (...args: number[]) => void;
     rowProducts: (...args: number[]) => void;
-    averageSlots: (...args: number[]) => void;
-    averageSlotsScaled: (...args: number[]) => void;
+    averageSlots: (...args: number[]) => number;
+    averageSlotsScaled: (...args: number[]) => number;
   };
   const f = Math.fround;
   const run = (kernel: UnaryKernelName, fn: MapExport) => (src: number, dst: number, n: number) => {
@@ -1271,13 +1286,23 @@ export function simdFunctions(memory: WebAssembly.Memory): SimdFunctions {
       // x·(1/d) is x/d exactly when d is a power of two
       const exact = Number.isInteger(Math.log2(divisor));
       const run = exact ? exports.averageSlotsScaled : exports.averageSlots;
-      run(at.dst, at.first, at.rest, stride, count, 4 * vectorised, exact ? 1 / divisor : divisor);
+      let squares = run(
+        at.dst,
+        at.first,
+        at.rest,
+        stride,
+        count,
+        4 * vectorised,
+        exact ? 1 / divisor : divisor,
+      );
       const heap = new Float32Array(memory.buffer);
       for (let i = vectorised; i < n; i++) {
         let sum = heap[at.first / 4 + i];
         for (let j = 0; j < count; j++) sum = f(sum + heap[(at.rest + j * stride) / 4 + i]);
-        heap[at.dst / 4 + i] = f(sum / divisor);
+        const average = heap[at.dst / 4 + i] = f(sum / divisor);
+        squares = f(squares + f(average * average));
       }
+      return squares;
     },
     panels: { biasSoftplus: exports.biasSoftplus, rowProducts: exports.rowProducts },
     rowProducts: (at, { rows, rowBytes, strides }) => {

@@ -48,7 +48,8 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
         disposeBatch(b);
         return g;
       });
-      pooled.grads.forEach((g, i) => {
+      const grads = pooled.tensors();
+      grads.forEach((g, i) => {
         const a = g.dataSync(),
           s0 = shards[0].grads[i].dataSync(),
           s1 = shards[1].grads[i].dataSync();
@@ -56,7 +57,19 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
           assert.ok(Math.abs(v - (s0[k] + s1[k]) / 2) <= 1e-6 * (1 + Math.abs(v)), `shift ${shift}`)
         );
       });
-      tf.dispose([pooled.grads, pooled.loss, pooled.norms, batch.x, Object.values(batch.data!)]);
+      // The monitors on the host: the shards' mean loss and norms, the average's global norm.
+      const mean = (f: (s: typeof shards[0]) => Float32Array) =>
+        Array.from(f(shards[0]), (v, l) => (v + f(shards[1])[l]) / 2);
+      const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * (1 + Math.abs(b));
+      assert.ok(close(pooled.loss, mean((s) => s.loss.dataSync() as Float32Array)[0]));
+      const norms = mean((s) => s.norms.dataSync() as Float32Array);
+      assert.equal(pooled.norms.length, norms.length);
+      pooled.norms.forEach((v, l) =>
+        assert.ok(close(v, norms[l]), `norm ${l}: ${v} vs ${norms[l]}`)
+      );
+      const norm = Math.sqrt(grads.reduce((s, g) => s + tf.sum(tf.square(g)).dataSync()[0], 0));
+      assert.ok(close(pooled.gradNorm, norm), `${pooled.gradNorm} vs ${norm}`);
+      tf.dispose([grads, batch.x, Object.values(batch.data!)]);
       for (const s of shards) tf.dispose([s.grads, s.loss, s.norms]);
     }
     op.setShift(config.shift);
@@ -97,14 +110,15 @@ Deno.test("WorkerPool: three replicas average three shards through the shared sl
       disposeBatch(b);
       return g;
     });
-    pooled.grads.forEach((g, i) => {
+    const grads = pooled.tensors();
+    grads.forEach((g, i) => {
       const a = g.dataSync(), s = shards.map((sh) => sh.grads[i].dataSync());
       a.forEach((v, k) => {
         const want = (s[0][k] + s[1][k] + s[2][k]) / 3;
         assert.ok(Math.abs(v - want) <= 1e-6 * (1 + Math.abs(v)), `${i}[${k}]: ${v} vs ${want}`);
       });
     });
-    tf.dispose([pooled.grads, pooled.loss, pooled.norms, batch.x, Object.values(batch.data!)]);
+    tf.dispose([grads, batch.x, Object.values(batch.data!)]);
     for (const sh of shards) tf.dispose([sh.grads, sh.loss, sh.norms]);
     trainer.useGradientSource(pool);
     for (let i = 0; i < 4; i++) await trainer.step();
@@ -142,7 +156,7 @@ Deno.test("GradientExchange.average: slot 0 = (own + Workers') / R, as tfjs's ad
       () => Float32Array.from({ length: size }, () => rng.normal() * 10 ** rng.normal()),
     );
     parts.forEach((p, i) => owner.slot(i === 0 ? replicas : i).set(p));
-    owner.average({ first: replicas, count: replicas - 1 });
+    const simdSquares = owner.average({ first: replicas, count: replicas - 1 });
     const want = tf.tidy(() => {
       let sum = tf.tensor1d(parts[0]);
       for (const p of parts.slice(1)) sum = tf.add(sum, tf.tensor1d(p));
@@ -155,8 +169,13 @@ Deno.test("GradientExchange.average: slot 0 = (own + Workers') / R, as tfjs's ad
     );
     // a view without the SIMD functions averages the same way
     view.slot(0).fill(0);
-    view.average({ first: replicas, count: replicas - 1 });
+    const loopSquares = view.average({ first: replicas, count: replicas - 1 });
     assert.deepEqual(Array.from(view.slot(0)), Array.from(want));
+    // both return Σ x² of the average, as float64 sums it up to float32 rounding
+    const squares = Array.from(want).reduce((s, v) => s + v * v, 0);
+    for (const [who, sum] of [["SIMD", simdSquares], ["loop", loopSquares]] as const) {
+      assert.ok(Math.abs(sum - squares) <= 1e-5 * squares, `${who}: ${sum} vs ${squares}`);
+    }
   }
 });
 
@@ -171,7 +190,7 @@ Deno.test("GradientExchange falls back to a plain SharedArrayBuffer without shar
     assert.ok(exchange.buffer instanceof SharedArrayBuffer);
     exchange.slot(2).set([1, 2, 3, 4, 5, 6]);
     exchange.slot(1).set([3, 2, 1, 0, -1, -2]);
-    exchange.average({ first: 2, count: 1 });
+    assert.equal(exchange.average({ first: 2, count: 1 }), 6 * 4);
     assert.deepEqual(Array.from(exchange.slot(0)), [2, 2, 2, 2, 2, 2]);
   } finally {
     // deno-lint-ignore no-explicit-any
