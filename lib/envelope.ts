@@ -113,27 +113,36 @@ export class EnvelopeModel implements Model {
       : [...base.variableNames, "envelope.logScale"];
   }
 
-  /** α and γ of a = αr + γr², each [1, L]. */
-  #coefficients(): [Tensor2D, Tensor2D] {
+  /**
+   * α and γ of a = αr + γr², each [1, L], or null where identically zero (γ of an exponential
+   * envelope without the inverse-√p factor, α of a Gaussian one): a zero term adds +0, so leaving
+   * it out gives the same numbers with fewer kernels (the default hydrogen job's jet ran ~10 on it).
+   */
+  #coefficients(): [Tensor2D, Tensor2D | null] | [null, Tensor2D] {
     const inv = tf.exp(tf.neg(this.logScales));
     const c = this.inverseSqrtCoefficient;
     if (this.envelope === "exponential") {
-      return [tf.neg(inv) as Tensor2D, tf.fill([1, this.outputDim], c) as Tensor2D];
+      return [
+        tf.neg(inv) as Tensor2D,
+        c === 0 ? null : tf.fill([1, this.outputDim], c) as Tensor2D,
+      ];
     }
-    return [tf.zeros([1, this.outputDim]), tf.add(tf.mul(-0.5, tf.square(inv)), c) as Tensor2D];
+    return [null, tf.add(tf.mul(-0.5, tf.square(inv)), c) as Tensor2D];
   }
 
   /** exp(αr + γr²), [B, L]. */
-  #value(r: Tensor2D, alpha: Tensor2D, gamma: Tensor2D): Tensor2D {
-    return tf.exp(tf.add(tf.mul(r, alpha), tf.mul(tf.square(r), gamma))) as Tensor2D;
+  #value(r: Tensor2D, [alpha, gamma]: (Tensor2D | null)[]): Tensor2D {
+    const linear = alpha && tf.mul(r, alpha), quadratic = gamma && tf.mul(tf.square(r), gamma);
+    return tf.exp(
+      linear && quadratic ? tf.add(linear, quadratic) : (linear ?? quadratic)!,
+    ) as Tensor2D;
   }
 
   /** f = u·e. */
   apply(x: Tensor): Tensor2D {
     return tf.tidy(() => {
-      const [alpha, gamma] = this.#coefficients();
       const r = radius(x as Tensor2D);
-      return tf.mul(this.base.apply(x), this.#value(r, alpha, gamma)) as Tensor2D;
+      return tf.mul(this.base.apply(x), this.#value(r, this.#coefficients())) as Tensor2D;
     });
   }
 
@@ -154,8 +163,7 @@ export class EnvelopeModel implements Model {
     const rows = options.rows ?? x.shape[0];
     const kept = tf.tidy(() => {
       const r = radius(x as Tensor2D);
-      const [alpha, gamma] = this.#coefficients();
-      const e = this.#value(r, alpha, gamma);
+      const e = this.#value(r, this.#coefficients());
       const value = tf.mul(u.value, e) as Tensor2D;
       const part = (t: Tensor2D) => rowBlock(t, rows);
       // Kept past any enclosing tidy, like the base model's own.
@@ -205,14 +213,18 @@ export class EnvelopeModel implements Model {
     const u = baseJet(this.base, x, options);
     const out = tf.tidy(() => {
       const d = this.inputDim;
-      const [alpha, gamma] = this.#coefficients();
+      const coefficients = this.#coefficients();
+      const [alpha, gamma] = coefficients;
       const r = radius(x as Tensor2D);
-      const e = this.#value(r, alpha, gamma);
-      const radialRate = tf.add(tf.div(alpha, r), tf.mul(2, gamma)); // [B, L]: ∂_k a = x_k·rate
+      const e = this.#value(r, coefficients);
+      // Sums with a zero term (a null coefficient) are left out: the same numbers.
+      const sum = (a: Tensor | null, b: Tensor | null) => (a && b ? tf.add(a, b) : (a ?? b)!);
+      const twoGamma = gamma && tf.mul(2, gamma);
+      const radialRate = sum(alpha && tf.div(alpha, r), twoGamma); // ∂_k a = x_k·rate, [B, L]
       const xt = tf.expandDims(tf.transpose(x), 2); // [d, B, 1]
       const grad_e = tf.mul(tf.mul(xt, radialRate), e) as Tensor3D; // [d, B, L]
-      const slope = tf.add(alpha, tf.mul(tf.mul(2, gamma), r));
-      const lapA = tf.add(tf.div(tf.mul(alpha, d - 1), r), tf.mul(gamma, 2 * d));
+      const slope = sum(alpha, twoGamma && tf.mul(twoGamma, r));
+      const lapA = sum(alpha && tf.div(tf.mul(alpha, d - 1), r), gamma && tf.mul(gamma, 2 * d));
       const lap_e = tf.mul(e, tf.add(lapA, tf.square(slope)));
       const value = tf.mul(u.value, e) as Tensor2D;
       const grad = tf.add(tf.mul(u.grad, e), tf.mul(grad_e, u.value)) as Tensor3D;
@@ -221,14 +233,16 @@ export class EnvelopeModel implements Model {
         tf.mul(u.value, lap_e),
       ) as Tensor2D;
       if (!u.pullback) return { value, grad, lap };
-      // Kept past any enclosing tidy, like the base model's own.
-      const keep = (t: Tensor2D) => tf.keep(tf.clone(t));
-      return { value, grad, lap, r: keep(r), e: keep(e), u: keep(u.value) };
+      // Kept past any enclosing tidy, like the base model's own (u.value is kept below).
+      return { value, grad, lap, r: tf.keep(r), e: tf.keep(e) };
     });
-    tf.dispose([u.value, u.grad, u.lap]);
+    tf.dispose([u.grad, u.lap]);
     const { value, grad, lap } = out;
-    if (!u.pullback) return { value, grad, lap };
-    const kept = out as typeof out & { r: Tensor2D; e: Tensor2D; u: Tensor2D };
+    if (!u.pullback) {
+      u.value.dispose();
+      return { value, grad, lap };
+    }
+    const kept = { ...(out as typeof out & { r: Tensor2D; e: Tensor2D }), u: tf.keep(u.value) };
     return { value, grad, lap, pullback: this.#pullback(u.pullback, kept) };
   }
 
