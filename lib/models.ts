@@ -502,14 +502,16 @@ export class Mlp implements Model {
               h = fused[0];
               continue;
             }
+            if (k === n - 1) return linear;
             const z = tf.add(linear, c.biases[k]) as Tensor2D;
-            if (k === n - 1) return z;
             trace.chunks[i].slopes.push(tf.keep(this.act.d1(rowBlock(z, rows)) as Tensor2D));
             h = this.act.fn(z) as Tensor2D;
           }
           return h;
         });
-        return parts.length === 1 ? parts[0] : tf.concat(parts, 1) as Tensor2D;
+        // the last layer's bias once for all chunks (one kernel, not one per chunk)
+        const z = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+        return tf.add(z, this.biases[this.biases.length - 1]) as Tensor2D;
       });
       return { value, pullback: this.#pullback(trace) };
     } catch (e) {
@@ -534,11 +536,14 @@ export class Mlp implements Model {
     const parts = chunks.map((c, i) =>
       this.#jetLayers(rows, c.weights, c.biases, B, trace?.chunks[i])
     );
-    if (parts.length === 1) return parts[0];
+    // The chunks' last layers side by side, then split into the jet's parts once, the bias added
+    // to the value rows once: 6 kernels where each chunk took 5 and the concatenations 3 more.
+    const z = parts.length === 1 ? parts[0] : tf.concat(parts, 1) as Tensor2D;
+    const d = this.inputDim, L = z.shape[1];
     return {
-      value: tf.concat(parts.map((p) => p.value), 1) as Tensor2D,
-      grad: tf.concat(parts.map((p) => p.grad), 2) as Tensor3D,
-      lap: tf.concat(parts.map((p) => p.lap), 1) as Tensor2D,
+      value: tf.add(tf.slice(z, [0, 0], [B, L]), this.biases[this.biases.length - 1]) as Tensor2D,
+      grad: tf.reshape(tf.slice(z, [B, 0], [d * B, L]), [d, B, L]) as Tensor3D,
+      lap: tf.slice(z, [(d + 1) * B, 0], [B, L]) as Tensor2D,
     };
   }
 
@@ -550,14 +555,17 @@ export class Mlp implements Model {
     return Math.max(1, Math.floor(CHUNK_NUMBERS / (streams * B * width)));
   }
 
-  /** The jet through the layers given (a chunk of groups, or all of them). */
+  /**
+   * The jet through the layers given (a chunk of groups, or all of them): the last layer's stacked
+   * rows [value; ∂₁; …; ∂_d; Δ] before its bias.
+   */
   #jetLayers(
     rows: Tensor2D,
     weights: Tensor[],
     biases: Tensor[],
     B: number,
     trace?: ChunkTrace,
-  ): Jet {
+  ): Tensor2D {
     const d = this.inputDim, n = weights.length;
     for (let k = 0; k < n; k++) {
       // a traced layer's input rows are the trace's now (kept whole), so not disposed below
@@ -581,10 +589,10 @@ export class Mlp implements Model {
         }
         continue;
       }
+      if (k === n - 1) return z;
       const zv = tf.add(tf.slice(z, [0, 0], [B, w]), biases[k]) as Tensor2D;
       const zg = tf.reshape(tf.slice(z, [B, 0], [d * B, w]), [d, B, w]) as Tensor3D;
       const zl = tf.slice(z, [(d + 1) * B, 0], [B, w]) as Tensor2D;
-      if (k === n - 1) return { value: zv, grad: zg, lap: zl };
       // A layer's intermediates go as soon as its rows exist: on 1024 evaluation points in 3-D they
       // would otherwise all stay until the caller's tidy ends (the WASM heap grew to 358 MiB).
       const next = tf.tidy(() => {
