@@ -19,7 +19,7 @@ import {
   simdSoftplusJetWithSlope,
 } from "./wasm_kernels.ts";
 import { transposedProduct } from "./gradients.ts";
-import { radius, rowBlock } from "./tensor_rows.ts";
+import { hostInputJet, radius, rowBlock } from "./tensor_rows.ts";
 
 /**
  * Value, input gradient and input Laplacian of a model's L outputs at B points in d dimensions:
@@ -715,6 +715,7 @@ export class Mlp implements Model {
 
   /** The stacked rows [value; ∂₁; …; ∂_d; Δ] of the features at x. */
   featureJet(x: Tensor2D): Tensor2D {
+    if (!this.fourier && !prefersBatchedKernels()) return hostInputJet(x, { radial: this.radial });
     return tf.tidy(() => {
       const B = x.shape[0], d = this.inputDim;
       const eye = tf.eye(d);

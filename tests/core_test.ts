@@ -23,6 +23,7 @@ import {
   weightedGram,
 } from "../mod.ts";
 import { setup, thrown } from "./helpers.ts";
+import { hostInputJet, radius } from "../lib/tensor_rows.ts";
 
 await setup();
 
@@ -196,6 +197,32 @@ Deno.test("subspaceDistance and procrustes measure and undo rotations", () => {
   aligned.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - a[i][j]) < 1e-10)));
   const other = orthonormalColumns(Array.from({ length: 8 }, () => [rng.normal()]));
   assert.ok(subspaceDistance(a.map((r) => [r[0]]), other) > 0);
+});
+
+Deno.test("hostInputJet: the input jet's rows as the tensor ops make them, bit for bit", () => {
+  const rng = new Rng(12);
+  for (const [d, radial] of [[2, true], [3, true], [2, false]] as const) {
+    const B = 37;
+    const x = tf.tensor2d(rng.normals(B * d, 3), [B, d]);
+    const host = hostInputJet(x, { radial });
+    const want = tf.tidy(() => {
+      const eye = tf.eye(d);
+      const unit = (k: number) => tf.tile(tf.slice(eye, [k, 0], [1, d]), [B, 1]);
+      if (!radial) {
+        return tf.concat([x, ...Array.from({ length: d }, (_, k) => unit(k)), tf.zeros([B, d])]);
+      }
+      const r = radius(x);
+      const grads = Array.from(
+        { length: d },
+        (_, k) => tf.concat([unit(k), tf.div(tf.slice(x, [0, k], [B, 1]), r)], 1),
+      );
+      const lap = tf.concat([tf.zeros([B, d]), tf.div(d - 1, r)], 1);
+      return tf.concat([tf.concat([x, r], 1), ...grads, lap]);
+    });
+    assert.deepEqual(host.shape, want.shape);
+    assert.deepEqual(host.dataSync(), want.dataSync(), `d = ${d}, radial ${radial}`);
+    tf.dispose([x, host, want]);
+  }
 });
 
 Deno.test("Mlp: disjoint networks equal separate single-output networks", () => {
