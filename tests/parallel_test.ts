@@ -17,8 +17,15 @@ import { setup } from "./helpers.ts";
 
 await setup();
 
-function setupRun(batch = 64) {
-  const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 30, batch, ema: 0, modesPerNetwork: 1 };
+function setupRun(batch = 64, clip = 0) {
+  const config = {
+    ...HYDROGEN2D_PRESETS.smoke,
+    steps: 30,
+    batch,
+    ema: 0,
+    modesPerNetwork: 1,
+    clip,
+  };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
@@ -90,6 +97,29 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
     await trainer.reviveOutputs([2]);
     for (let i = 0; i < 3; i++) await trainer.step();
     assert.deepEqual(await pool.replicaWeights(1), flat(trainer.variables));
+  } finally {
+    pool.close();
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("WorkerPool: a clipped update is the same on every replica", async () => {
+  // A clip far below the gradient norm: every step scales its update by the pooled norm.
+  const { config, problem, model, trainer } = setupRun(64, 1e-3);
+  const pool = await WorkerPool.create(trainer, { workers: 2, spec: problem.spec!, config });
+  try {
+    trainer.useGradientSource(pool);
+    const before = flat(trainer.variables);
+    const records = [];
+    for (let i = 0; i < 3; i++) records.push(await trainer.step());
+    assert.ok(
+      records.every((r) => r.gradNorm > 1e-3),
+      JSON.stringify(records.map((r) => r.gradNorm)),
+    );
+    const after = flat(trainer.variables);
+    assert.notDeepEqual(after, before);
+    assert.deepEqual(await pool.replicaWeights(1), after);
   } finally {
     pool.close();
     trainer.dispose();
