@@ -157,7 +157,7 @@ export interface PoolTimings {
   local: number;
   /** Each Worker's shard gradient, timed inside the Worker (flattening included). */
   remote: number[];
-  /** Averaging the shards' gradients and losses once all have arrived. */
+  /** Averaging the shards' gradients (their global norm with them) and losses once all have arrived. */
   averaging: number;
   /** The whole gradient phase on the main thread: shards, waiting, averaging. */
   total: number;
