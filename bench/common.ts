@@ -10,6 +10,7 @@ import {
   buildModel,
   buildOperator,
   type ExperimentConfig,
+  HYDROGEN2D_PRESETS,
   type PoolTimings,
   Rng,
   type SchrodingerProblem,
@@ -17,6 +18,35 @@ import {
   trainerOptions,
   WorkerPool,
 } from "../mod.ts";
+
+/**
+ * The canonical 2-D hydrogen step as an experiment config: the reference recipe (`paper` preset)
+ * without the EMA, with the given network, batch, kinetic term and replicas.
+ */
+export function canonicalStepConfig(v: {
+  modes: number;
+  batch: number;
+  frequencies: number;
+  width: number;
+  kinetic: string;
+  workers: number;
+  simdKernels?: boolean;
+  reversePass?: boolean;
+}): ExperimentConfig {
+  return {
+    ...HYDROGEN2D_PRESETS.paper,
+    modes: v.modes,
+    batch: v.batch,
+    frequencies: v.frequencies,
+    width: v.width,
+    kinetic: v.kinetic,
+    workers: v.workers,
+    simdKernels: v.simdKernels ?? true,
+    reversePass: v.reversePass ?? true,
+    ema: 0,
+    steps: 1000,
+  };
+}
 
 /** A Trainer for `config` (seeded with `seed`), with a WorkerPool when `workers` > 1. */
 export async function replicatedTrainer(

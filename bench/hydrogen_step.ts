@@ -23,7 +23,7 @@ import {
   initBackend,
   type PoolTimings,
 } from "../mod.ts";
-import { hostProbe, median, medianTimings, timeReplicated } from "./common.ts";
+import { canonicalStepConfig, hostProbe, median, medianTimings, timeReplicated } from "./common.ts";
 import { stepsPerReadback } from "../lib/kernel_layout.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
@@ -107,21 +107,9 @@ const DEFAULTS = {
   peerScript: new URL("../../shared/peer/torch_hydrogen_step.py", import.meta.url).pathname,
 };
 
-/** The canonical step as an experiment config: the reference recipe without the EMA. */
+/** The canonical step as an experiment config (see {@linkcode canonicalStepConfig}). */
 function canonicalConfig(v: typeof DEFAULTS, kinetic: string): ExperimentConfig {
-  return {
-    ...HYDROGEN2D_PRESETS.paper,
-    modes: v.modes,
-    batch: v.batch,
-    frequencies: v.frequencies,
-    width: v.width,
-    kinetic,
-    workers: v.workers,
-    simdKernels: v.simdKernels,
-    reversePass: v.reversePass,
-    ema: 0,
-    steps: 1000,
-  };
+  return canonicalStepConfig({ ...v, kinetic });
 }
 
 async function ourStep(v: typeof DEFAULTS, kinetic: string): Promise<number> {

@@ -121,3 +121,33 @@ Deno.test("A script served over HTTP runs with only --allow-read", async () => {
     await server.shutdown();
   }
 });
+
+Deno.test("bench/paired.ts times two trainers in turn: replicas, or two checkouts", async (t) => {
+  const bench = new URL("bench/paired.ts", root).pathname;
+  const base = ["run", "--no-prompt", "--allow-read", bench, "--batch", "64", "--steps", "3"];
+  await t.step("1 replica against 2", async () => {
+    const r = await runDeno([...base, "--warmup", "1", "--workers", "2"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /default hydrogen2d job, batch 64: 1 replica against 2 replicas/);
+    const speedUp = Number(r.stdout.match(/speed-up: (\S+)×/)![1]);
+    assert.ok(speedUp > 0 && Number.isFinite(speedUp), r.stdout);
+  });
+  await t.step("this checkout against itself: the same losses", async () => {
+    const r = await runDeno([
+      ...base,
+      "--warmup",
+      "0",
+      "--workers",
+      "1",
+      "--against",
+      root.pathname,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /losses the same bit for bit at every step: yes/);
+  });
+  await t.step("a directory without mod.ts", async () => {
+    const r = await runDeno([...base, "--against", "/tmp"]);
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(r.stderr, /Invalid --against \/tmp: it has no mod\.ts \(give a checkout's root\)/);
+  });
+});
