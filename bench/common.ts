@@ -48,6 +48,17 @@ export function canonicalStepConfig(v: {
   };
 }
 
+/**
+ * glibc settings that keep the memory the peer frees instead of handing it back to the OS: as
+ * shipped, PyTorch's multi-MiB temporaries are unmapped or trimmed and faulted in again every step,
+ * which made the peer's step time bimodal on this project's machine (91–226 ms at batch 512), and
+ * ~91 ms with these. `bench:peer` times the CPU peer both ways, the scaling table with these.
+ */
+export const KEPT_MALLOC = {
+  GLIBC_TUNABLES: "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:" +
+    "glibc.malloc.top_pad=268435456",
+};
+
 /** A Trainer for `config` (seeded with `seed`), with a WorkerPool when `workers` > 1. */
 export async function replicatedTrainer(
   problem: SchrodingerProblem,

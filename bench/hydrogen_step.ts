@@ -23,7 +23,14 @@ import {
   initBackend,
   type PoolTimings,
 } from "../mod.ts";
-import { canonicalStepConfig, hostProbe, median, medianTimings, timeReplicated } from "./common.ts";
+import {
+  canonicalStepConfig,
+  hostProbe,
+  KEPT_MALLOC,
+  median,
+  medianTimings,
+  timeReplicated,
+} from "./common.ts";
 import { stepsPerReadback } from "../lib/kernel_layout.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
@@ -122,17 +129,6 @@ function ourStepParts(
 ): Promise<{ ms: number; pool?: PoolTimings }> {
   return timeReplicated(hydrogen2dProblem(), canonicalConfig(v, kinetic), { ...v, seed: 0 });
 }
-
-/**
- * glibc settings that keep the memory the peer frees instead of handing it back to the OS: as
- * shipped, PyTorch's multi-MiB temporaries are unmapped or trimmed and faulted in again every step,
- * which made the peer's step time bimodal on this project's machine (91–226 ms at batch 512), and
- * ~91 ms with these. `bench:peer` times the CPU peer both ways, the scaling table with these.
- */
-const KEPT_MALLOC = {
-  GLIBC_TUNABLES: "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:" +
-    "glibc.malloc.top_pad=268435456",
-};
 
 async function peerStep(
   v: typeof DEFAULTS,

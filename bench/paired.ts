@@ -1,10 +1,13 @@
 /**
- * Paired step timings in one process: two trainers take steps in turn, so that the shared host's
- * swings in speed (it halves for minutes at a time on this project's machine) hit both alike, and
- * the median of the step pairs' ratios holds where runs minutes apart do not. It pairs one replica
- * with `--workers` replicas (the data-parallel speed-up), or, with `--against DIR`, another
- * checkout's step (a `git worktree` of an earlier commit, say) with this checkout's, and says
- * whether their losses agree bit for bit.
+ * Paired step timings in one run: two trainers take steps in turn, so that the shared host's swings
+ * in speed (it halves for minutes at a time on this project's machine) hit both alike, and the
+ * median of the step pairs' ratios holds where runs minutes apart do not. It pairs
+ * - one replica with `--workers` replicas (the data-parallel speed-up; the default);
+ * - with `--against DIR`, another checkout's step (a `git worktree` of an earlier commit, say) with
+ *   this checkout's, and says whether their losses agreed at every step;
+ * - with `--peer`, the PyTorch peer's canonical step (../shared/peer/torch_hydrogen_step.py, fd
+ *   Laplacian, 2 threads, glibc keeping freed memory; driven step by step through
+ *   bench/torch_peer_paced.py) with this checkout's `--job fd` or `forward` step.
  *
  * With `--against`, both builds register their kernels on the main thread under the same names,
  * and this checkout's (registered last) serve both there: it compares the code around the kernels,
@@ -12,12 +15,13 @@
  *
  *   deno run --allow-read bench/paired.ts                    # default job: 1 vs all replicas
  *   deno run --allow-read bench/paired.ts --job fd --steps 20 --against ../neuralsvd-before
+ *   deno run --allow-read --allow-run=/usr/bin/python3 bench/paired.ts --job fd --peer
  *
  * @module
  */
 import * as library from "../mod.ts";
 import * as common from "./common.ts";
-import { canonicalStepConfig, hostProbe, median } from "./common.ts";
+import { canonicalStepConfig, hostProbe, KEPT_MALLOC, median } from "./common.ts";
 import { CliError, parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -28,13 +32,19 @@ const FLAGS = {
       "the default hydrogen2d job, or the canonical step with the fd or forward Laplacian",
   },
   batch: { type: "integer", min: 2, description: "batch size" },
-  workers: { type: "integer", min: 1, description: "replicas of the second trainer" },
+  workers: { type: "integer", min: 1, description: "replicas of this checkout's trainer" },
   steps: { type: "integer", min: 1, description: "timed step pairs" },
   warmup: { type: "integer", min: 0, description: "untimed step pairs first" },
   against: {
     type: "string",
     description: "another checkout's root: time its step against this one's (same --workers)",
   },
+  peer: {
+    type: "boolean",
+    description: "time the PyTorch peer's step against this one's (--job fd or forward)",
+  },
+  python: { type: "string", description: "a python3 with PyTorch (here Debian's, python3-torch)" },
+  peerScript: { type: "string", description: "the PyTorch peer script" },
 } as const;
 
 const DEFAULTS = {
@@ -44,12 +54,25 @@ const DEFAULTS = {
   steps: 60,
   warmup: 5,
   against: "",
+  peer: false,
+  python: "/usr/bin/python3",
+  peerScript: new URL("../../shared/peer/torch_hydrogen_step.py", import.meta.url).pathname,
 };
 
-type Library = typeof import("../mod.ts");
-type Common = typeof import("./common.ts");
+type Library = typeof library;
+type Common = typeof common;
 
-function jobConfig(lib: Library, v: typeof DEFAULTS, workers: number) {
+/** One side of a pair: takes a step when asked and says how long it took. */
+interface Stepper {
+  name: string;
+  /** Milliseconds of one step. */
+  step(): Promise<number>;
+  /** Each step's loss so far, where the side records them. */
+  losses?(): number[];
+  close(): void | Promise<void>;
+}
+
+function jobConfig(v: typeof DEFAULTS, workers: number, lib: Library = library) {
   if (v.job === "default") return { ...lib.HYDROGEN2D_PRESETS.default, batch: v.batch, workers };
   return canonicalStepConfig({
     modes: 16,
@@ -61,53 +84,132 @@ function jobConfig(lib: Library, v: typeof DEFAULTS, workers: number) {
   });
 }
 
+async function trainerSide(
+  name: string,
+  v: typeof DEFAULTS,
+  options: { workers: number; lib?: Library; common?: Common },
+): Promise<Stepper> {
+  const lib = options.lib ?? library;
+  const { trainer, close } = await (options.common ?? common).replicatedTrainer(
+    lib.hydrogen2dProblem(),
+    jobConfig(v, options.workers, lib),
+    { workers: options.workers, seed: 0 },
+  );
+  return {
+    name,
+    step: async () => {
+      const t0 = performance.now();
+      await trainer.step();
+      return performance.now() - t0;
+    },
+    losses: () => trainer.history.map((r) => r.loss),
+    close,
+  };
+}
+
 /** The other checkout's library and benchmark helpers, loaded from its root. */
 async function loadCheckout(root: string): Promise<{ lib: Library; common: Common }> {
-  const url = (path: string) => new URL(path, `file://${Deno.realPathSync(root)}/`).href;
   try {
     Deno.statSync(`${root}/mod.ts`);
   } catch {
     throw new CliError(`Invalid --against ${root}: it has no mod.ts (give a checkout's root)`);
   }
+  const url = (path: string) => new URL(path, `file://${Deno.realPathSync(root)}/`).href;
   return { lib: await import(url("mod.ts")), common: await import(url("bench/common.ts")) };
+}
+
+/** The PyTorch peer's canonical step, one step per request (bench/torch_peer_paced.py). */
+async function peerSide(v: typeof DEFAULTS): Promise<Stepper> {
+  if (v.job === "default") {
+    throw new CliError("Invalid --job default with --peer: the peer runs the canonical step (fd)");
+  }
+  try {
+    Deno.statSync(v.peerScript);
+  } catch {
+    throw new CliError(`Invalid --peer-script ${v.peerScript}: the file is not there`);
+  }
+  const wrapper = new URL("./torch_peer_paced.py", import.meta.url).pathname;
+  const args = [wrapper, v.peerScript, "--batch", String(v.batch), "--threads", "2"];
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(v.python, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: KEPT_MALLOC,
+    }).spawn();
+  } catch (e) {
+    throw new CliError(`Cannot start ${v.python} for the peer: ${(e as Error).message}`);
+  }
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const writer = child.stdin.getWriter();
+  const encoder = new TextEncoder();
+  let buffered = "";
+  const nextLine = async (): Promise<string | null> => {
+    while (!buffered.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) return null;
+      buffered += value;
+    }
+    const i = buffered.indexOf("\n");
+    const line = buffered.slice(0, i);
+    buffered = buffered.slice(i + 1);
+    return line;
+  };
+  const failed = async () => {
+    const err = await new Response(child.stderr).text();
+    return new CliError(
+      `The PyTorch peer stopped: ${err.trim().split("\n").pop() ?? "no message"}`,
+    );
+  };
+  if ((await nextLine()) !== "ready") throw await failed();
+  return {
+    name: "PyTorch peer (fd, 2 threads)",
+    step: async () => {
+      await writer.write(encoder.encode("step\n"));
+      const line = await nextLine();
+      if (line === null) throw await failed();
+      return Number(line);
+    },
+    close: async () => {
+      await writer.write(encoder.encode("quit\n")).catch(() => {});
+      await writer.close().catch(() => {});
+      await lines.cancel().catch(() => {});
+      await child.stderr.cancel().catch(() => {});
+      await child.status;
+    },
+  };
 }
 
 await runMain(async () => {
   const cli = parseCli(Deno.args, {
     flags: FLAGS,
     presets: { default: DEFAULTS },
-    usage: "Usage: deno run --allow-read bench/paired.ts [options]",
+    usage: "Usage: deno run --allow-read [--allow-run=/usr/bin/python3] bench/paired.ts [options]",
   });
   if (cli.help) return console.log(cli.helpText);
   const v = cli.values as typeof DEFAULTS;
+  if (v.peer && v.against) throw new CliError("Invalid flags: give --peer or --against, not both");
   const other = v.against ? await loadCheckout(v.against) : null;
   // The other build first, so that this checkout's kernels are the ones registered last.
   if (other) await other.lib.initBackend({ backend: "wasm", threads: 1 });
   await library.initBackend({ backend: "wasm", threads: 1 });
-  const ours = { lib: library, common };
-  const sides = other
-    ? [
-      { name: v.against, build: other, workers: v.workers },
-      { name: "this checkout", build: ours, workers: v.workers },
-    ]
-    : [
-      { name: "1 replica", build: ours, workers: 1 },
-      { name: `${v.workers} replicas`, build: ours, workers: v.workers },
-    ];
   const job = v.job === "default"
     ? `default hydrogen2d job, batch ${v.batch}`
     : `canonical step (${v.job} Laplacian), batch ${v.batch}`;
   const probe = hostProbe();
-  const trainers = [];
+  const sides: Stepper[] = [];
   try {
-    for (const s of sides) {
-      trainers.push(
-        await s.build.common.replicatedTrainer(
-          s.build.lib.hydrogen2dProblem(),
-          jobConfig(s.build.lib, v, s.workers),
-          { workers: s.workers, seed: 0 },
-        ),
-      );
+    if (v.peer) {
+      sides.push(await peerSide(v));
+      sides.push(await trainerSide(`neuralsvd, ${v.workers} replica(s)`, v, v));
+    } else if (other) {
+      sides.push(await trainerSide(v.against, v, { ...v, ...other }));
+      sides.push(await trainerSide("this checkout", v, v));
+    } else {
+      sides.push(await trainerSide("1 replica", v, { workers: 1 }));
+      sides.push(await trainerSide(`${v.workers} replicas`, v, v));
     }
     const times: number[][] = [[], []];
     const ratios: number[] = [];
@@ -115,11 +217,7 @@ await runMain(async () => {
       // Alternate which goes first, so neither always follows the other.
       const order = i % 2 === 0 ? [0, 1] : [1, 0];
       const pair = [0, 0];
-      for (const k of order) {
-        const t0 = performance.now();
-        await trainers[k].trainer.step();
-        pair[k] = performance.now() - t0;
-      }
+      for (const k of order) pair[k] = await sides[k].step();
       if (i < v.warmup) continue;
       times[0].push(pair[0]);
       times[1].push(pair[1]);
@@ -131,20 +229,21 @@ await runMain(async () => {
         `(host ${probe.toFixed(1)} → ${hostProbe().toFixed(1)} GFLOP/s)`,
     );
     for (const [i, s] of sides.entries()) {
-      console.log(`  ${s.name.padEnd(24)} ${[a, b][i].toFixed(2)} ms/step (median)`);
+      console.log(`  ${s.name.padEnd(30)} ${[a, b][i].toFixed(2)} ms/step (median)`);
     }
-    const what = other ? "that/this" : "speed-up";
+    const [what, ratio, ofMedians] = v.peer
+      ? ["ours/PyTorch", median(ratios.map((r) => 1 / r)), b / a]
+      : [other ? "that/this" : "speed-up", median(ratios), a / b];
     console.log(
-      `  ${what}: ${median(ratios).toFixed(3)}× (median of the pairs' ratios; ratio of the ` +
-        `medians ${(a / b).toFixed(3)}×)`,
+      `  ${what}: ${ratio.toFixed(3)}× (median of the pairs' ratios; ratio of the medians ` +
+        `${ofMedians.toFixed(3)}×)`,
     );
     if (other) {
-      const losses = trainers.map((t) => t.trainer.history.map((r) => r.loss));
-      const same = losses[0].length === losses[1].length &&
-        losses[0].every((l, i) => l === losses[1][i]);
+      const [x, y] = sides.map((s) => s.losses!());
+      const same = x.length === y.length && x.every((l, i) => l === y[i]);
       console.log(`  losses the same bit for bit at every step: ${same ? "yes" : "no"}`);
     }
   } finally {
-    for (const t of trainers) t.close();
+    for (const s of sides) await s.close();
   }
 });

@@ -122,7 +122,7 @@ Deno.test("A script served over HTTP runs with only --allow-read", async () => {
   }
 });
 
-Deno.test("bench/paired.ts times two trainers in turn: replicas, or two checkouts", async (t) => {
+Deno.test("bench/paired.ts times two steps in turn: replicas, two checkouts, the PyTorch peer", async (t) => {
   const bench = new URL("bench/paired.ts", root).pathname;
   const base = ["run", "--no-prompt", "--allow-read", bench, "--batch", "64", "--steps", "3"];
   await t.step("1 replica against 2", async () => {
@@ -144,6 +144,49 @@ Deno.test("bench/paired.ts times two trainers in turn: replicas, or two checkout
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /losses the same bit for bit at every step: yes/);
+  });
+  // Where Debian's PyTorch is installed (CI has none: the step is reported as ignored there).
+  const torch = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"] })
+    .output().then((o) => o.code === 0, () => false);
+  await t.step({
+    name: "the PyTorch peer in turn",
+    ignore: !torch,
+    fn: async () => {
+      const r = await runDeno([
+        "run",
+        "--no-prompt",
+        "--allow-read",
+        "--allow-run=/usr/bin/python3",
+        bench,
+        "--job",
+        "fd",
+        "--peer",
+        "--batch",
+        "64",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--workers",
+        "1",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /PyTorch peer \(fd, 2 threads\) against neuralsvd, 1 replica\(s\)/);
+      const ratio = Number(r.stdout.match(/ours\/PyTorch: (\S+)×/)![1]);
+      assert.ok(ratio > 0 && Number.isFinite(ratio), r.stdout);
+    },
+  });
+  await t.step("flags that do not go together", async () => {
+    for (
+      const [args, pattern] of [
+        [["--peer"], /Invalid --job default with --peer: the peer runs the canonical step \(fd\)/],
+        [["--peer", "--against", "/tmp"], /Invalid flags: give --peer or --against, not both/],
+      ] as const
+    ) {
+      const r = await runDeno([...base, ...args]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stderr, pattern);
+    }
   });
   await t.step("a directory without mod.ts", async () => {
     const r = await runDeno([...base, "--against", "/tmp"]);
