@@ -158,10 +158,8 @@ async function peerSide(v: typeof DEFAULTS): Promise<Stepper> {
     return line;
   };
   const failed = async () => {
-    const err = await new Response(child.stderr).text();
-    return new CliError(
-      `The PyTorch peer stopped: ${err.trim().split("\n").pop() ?? "no message"}`,
-    );
+    const err = (await new Response(child.stderr).text()).trim().split("\n").pop();
+    return new Error(`The PyTorch peer stopped: ${err || `${v.python} exited without a message`}`);
   };
   if ((await nextLine()) !== "ready") throw await failed();
   return {
