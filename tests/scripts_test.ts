@@ -145,9 +145,11 @@ Deno.test("bench/paired.ts times two steps in turn: replicas, two checkouts, the
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /losses the same bit for bit at every step: yes/);
   });
-  // Where Debian's PyTorch is installed (CI has none: the step is reported as ignored there).
-  const torch = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"] })
-    .output().then((o) => o.code === 0, () => false);
+  // Where Debian's PyTorch and the peer script are (CI has neither: the step is reported as ignored).
+  const peerScript = new URL("../shared/peer/torch_hydrogen_step.py", root).pathname;
+  const torch = await Deno.stat(peerScript).then(() => true, () => false) &&
+    await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"] })
+      .output().then((o) => o.code === 0, () => false);
   await t.step({
     name: "the PyTorch peer in turn",
     ignore: !torch,
