@@ -539,11 +539,16 @@ export class Mlp implements Model {
     // The chunks' last layers side by side, then split into the jet's parts once, the bias added
     // to the value rows once: 6 kernels where each chunk took 5 and the concatenations 3 more.
     const z = parts.length === 1 ? parts[0] : tf.concat(parts, 1) as Tensor2D;
-    const d = this.inputDim, L = z.shape[1];
+    return this.#jetParts(z, B, this.biases[this.biases.length - 1]);
+  }
+
+  /** Stacked rows [value; ∂₁; …; ∂_d; Δ] of a layer's product as a jet, the bias on the values. */
+  #jetParts(z: Tensor2D, B: number, bias: Tensor): Jet {
+    const d = this.inputDim, w = z.shape[1];
     return {
-      value: tf.add(tf.slice(z, [0, 0], [B, L]), this.biases[this.biases.length - 1]) as Tensor2D,
-      grad: tf.reshape(tf.slice(z, [B, 0], [d * B, L]), [d, B, L]) as Tensor3D,
-      lap: tf.slice(z, [(d + 1) * B, 0], [B, L]) as Tensor2D,
+      value: tf.add(tf.slice(z, [0, 0], [B, w]), bias) as Tensor2D,
+      grad: tf.reshape(tf.slice(z, [B, 0], [d * B, w]), [d, B, w]) as Tensor3D,
+      lap: tf.slice(z, [(d + 1) * B, 0], [B, w]) as Tensor2D,
     };
   }
 
@@ -590,9 +595,7 @@ export class Mlp implements Model {
         continue;
       }
       if (k === n - 1) return z;
-      const zv = tf.add(tf.slice(z, [0, 0], [B, w]), biases[k]) as Tensor2D;
-      const zg = tf.reshape(tf.slice(z, [B, 0], [d * B, w]), [d, B, w]) as Tensor3D;
-      const zl = tf.slice(z, [(d + 1) * B, 0], [B, w]) as Tensor2D;
+      const { value: zv, grad: zg, lap: zl } = this.#jetParts(z, B, biases[k]);
       // A layer's intermediates go as soon as its rows exist: on 1024 evaluation points in 3-D they
       // would otherwise all stay until the caller's tidy ends (the WASM heap grew to 358 MiB).
       const next = tf.tidy(() => {

@@ -11,9 +11,12 @@ export function rowBlock(x: Tensor2D, rows: number): Tensor2D {
   return rows === x.shape[0] ? tf.clone(x) : tf.slice(x, [0, 0], [rows, -1]) as Tensor2D;
 }
 
+/** What {@linkcode radius} adds to |x|² to keep |x| off zero. */
+const RADIUS_OFFSET = 1e-12;
+
 /** |x| per row as [B, 1], kept off zero so that x/|x| stays finite at the origin. */
 export function radius(x: Tensor2D): Tensor2D {
-  return tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12)) as Tensor2D;
+  return tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), RADIUS_OFFSET)) as Tensor2D;
 }
 
 /**
@@ -26,7 +29,7 @@ export function hostInputJet(x: Tensor2D, options: { radial: boolean }): Tensor2
   const [B, d] = x.shape, w = d + (options.radial ? 1 : 0);
   const xs = x.dataSync() as Float32Array;
   const rows = new Float32Array((d + 2) * B * w);
-  const f = Math.fround, offset = f(1e-12);
+  const f = Math.fround, offset = f(RADIUS_OFFSET);
   for (let b = 0; b < B; b++) {
     const point = xs.subarray(b * d, (b + 1) * d);
     rows.set(point, b * w);
