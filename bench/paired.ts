@@ -1,7 +1,10 @@
 /**
- * Paired step timings in one run: two trainers take steps in turn, so that the shared host's swings
- * in speed (it halves for minutes at a time on this project's machine) hit both alike, and the
- * median of the step pairs' ratios holds where runs minutes apart do not. It pairs
+ * Paired step timings in one run: two trainers take turns of `--block` steps, so that the shared
+ * host's swings in speed (it halves for minutes at a time on this project's machine) hit both
+ * alike, and the median of the turn pairs' ratios holds where runs minutes apart do not. A trainer
+ * with Workers takes the last step of its turn without handing them the next batch, so that none
+ * of its work runs in the other side's turn (that step is timed as Workers waiting for their
+ * requests would take it: a turn of one step measures that alone). It pairs
  * - one replica with `--workers` replicas (the data-parallel speed-up; the default);
  * - with `--against DIR`, another checkout's step (a `git worktree` of an earlier commit, say) with
  *   this checkout's, and says whether their losses agreed at every step;
@@ -33,8 +36,9 @@ const FLAGS = {
   },
   batch: { type: "integer", min: 2, description: "batch size" },
   workers: { type: "integer", min: 1, description: "replicas of this checkout's trainer" },
-  steps: { type: "integer", min: 1, description: "timed step pairs" },
-  warmup: { type: "integer", min: 0, description: "untimed step pairs first" },
+  steps: { type: "integer", min: 1, description: "timed turn pairs" },
+  block: { type: "integer", min: 1, description: "steps per turn" },
+  warmup: { type: "integer", min: 0, description: "untimed turn pairs first" },
   against: {
     type: "string",
     description: "another checkout's root: time its step against this one's (same --workers)",
@@ -51,8 +55,9 @@ const DEFAULTS = {
   job: "default",
   batch: 512,
   workers: Math.max(1, navigator.hardwareConcurrency ?? 1),
-  steps: 60,
-  warmup: 5,
+  steps: 30,
+  block: 4,
+  warmup: 2,
   against: "",
   peer: false,
   python: "/usr/bin/python3",
@@ -62,11 +67,11 @@ const DEFAULTS = {
 type Library = typeof library;
 type Common = typeof common;
 
-/** One side of a pair: takes a step when asked and says how long it took. */
+/** One side of a pair: takes a turn of steps when asked and says how long they took. */
 interface Stepper {
   name: string;
-  /** Milliseconds of one step. */
-  step(): Promise<number>;
+  /** Milliseconds per step over a turn of `steps` steps. */
+  turn(steps: number): Promise<number>;
   /** Each step's loss so far, where the side records them. */
   losses?(): number[];
   close(): void | Promise<void>;
@@ -95,12 +100,18 @@ async function trainerSide(
     jobConfig(v, options.workers, lib),
     { workers: options.workers, seed: 0 },
   );
+  // A pool that takes the next batch with each update (an older checkout's may not).
+  const pool = trainer.options.gradientSource as { prefetches?: boolean } | undefined;
+  const prefetching = pool?.prefetches === true;
   return {
     name,
-    step: async () => {
+    turn: async (steps) => {
       const t0 = performance.now();
-      await trainer.step();
-      return performance.now() - t0;
+      for (let i = 0; i < steps; i++) {
+        if (prefetching) pool!.prefetches = i < steps - 1;
+        await trainer.step();
+      }
+      return (performance.now() - t0) / steps;
     },
     losses: () => trainer.history.map((r) => r.loss),
     close,
@@ -164,11 +175,15 @@ async function peerSide(v: typeof DEFAULTS): Promise<Stepper> {
   if ((await nextLine()) !== "ready") throw await failed();
   return {
     name: "PyTorch peer (fd, 2 threads)",
-    step: async () => {
-      await writer.write(encoder.encode("step\n"));
-      const line = await nextLine();
-      if (line === null) throw await failed();
-      return Number(line);
+    turn: async (steps) => {
+      let ms = 0;
+      for (let i = 0; i < steps; i++) {
+        await writer.write(encoder.encode("step\n"));
+        const line = await nextLine();
+        if (line === null) throw await failed();
+        ms += Number(line);
+      }
+      return ms / steps;
     },
     close: async () => {
       await writer.write(encoder.encode("quit\n")).catch(() => {});
@@ -215,7 +230,7 @@ await runMain(async () => {
       // Alternate which goes first, so neither always follows the other.
       const order = i % 2 === 0 ? [0, 1] : [1, 0];
       const pair = [0, 0];
-      for (const k of order) pair[k] = await sides[k].step();
+      for (const k of order) pair[k] = await sides[k].turn(v.block);
       if (i < v.warmup) continue;
       times[0].push(pair[0]);
       times[1].push(pair[1]);
@@ -223,7 +238,8 @@ await runMain(async () => {
     }
     const [a, b] = times.map(median);
     console.log(
-      `${job}: ${sides[0].name} against ${sides[1].name}, ${v.steps} step pairs in turn ` +
+      `${job}: ${sides[0].name} against ${sides[1].name}, ${v.steps} pairs of ` +
+        `${v.block}-step turns ` +
         `(host ${probe.toFixed(1)} → ${hostProbe().toFixed(1)} GFLOP/s)`,
     );
     for (const [i, s] of sides.entries()) {
@@ -233,7 +249,7 @@ await runMain(async () => {
       ? ["ours/PyTorch", median(ratios.map((r) => 1 / r)), b / a]
       : [other ? "that/this" : "speed-up", median(ratios), a / b];
     console.log(
-      `  ${what}: ${ratio.toFixed(3)}× (median of the pairs' ratios; ratio of the medians ` +
+      `  ${what}: ${ratio.toFixed(3)}× (median of the turn pairs' ratios; ratio of the medians ` +
         `${ofMedians.toFixed(3)}×)`,
     );
     if (other) {

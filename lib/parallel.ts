@@ -4,9 +4,13 @@
  * run's generator, splits it into one shard per replica (each shard is itself i.i.d. and splits into
  * its own halves, so the averaged gradient stays unbiased), computes its own shard while the Workers
  * compute theirs, averages the θ-gradients, and tells the Workers the update, which every replica
- * then applies at once — so replicas stay bit-identical. The gradients travel through one
- * SharedArrayBuffer: a slot per Worker that it writes its shard's gradient into, and a slot the
- * main thread writes the averaged gradient into; messages only say when.
+ * then applies at once — so replicas stay bit-identical. With the update the Workers get their
+ * shards of the next step's batch (the trainer draws it ahead, see `GradientSource.prefetches`),
+ * so they start on it without waiting for the main thread's own update and bookkeeping. The
+ * gradients travel through one SharedArrayBuffer: a slot per Worker that it writes its shard's
+ * gradient into, and a slot the main thread writes the averaged gradient into. Messages carry the
+ * requests; a Worker answers a shard through shared memory ({@linkcode ShardResults}), which the
+ * main thread waits on with `Atomics.waitAsync` (a message took 0.3–1 ms to arrive on a busy host).
  *
  * @module
  */
@@ -14,7 +18,7 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { ExperimentConfig, ProblemSpec } from "./experiment.ts";
 import type { OperatorBatch } from "./operator.ts";
 import { disposeBatch } from "./operator.ts";
-import type { GradientSource, SourceGradients, Trainer } from "./train.ts";
+import type { GradientSource, NextBatch, SourceGradients, Trainer } from "./train.ts";
 import type { Tensor } from "./types.ts";
 import { readTensorsInto, type SimdFunctions, simdFunctions } from "./wasm_kernels.ts";
 
@@ -35,11 +39,113 @@ export type WorkerRequest =
     iterations: number;
     /** The shared gradient memory and this Worker's slot in it (see {@linkcode GradientExchange}). */
     exchange: { buffer: SharedArrayBuffer; slot: number };
+    /** Where this Worker answers its shards (see {@linkcode ShardResults}). */
+    results: { buffer: SharedArrayBuffer; workers: number; modes: number };
   }
-  | { type: "grad"; x: Float32Array; n: number; shift: number }
-  | { type: "apply"; lr: number; scale: number }
+  | ShardRequest
+  | { type: "apply"; lr: number; scale: number; next?: ShardRequest }
   | { type: "sync"; weights: Float32Array[]; slots: Float32Array[] }
   | { type: "weights" };
+
+/** A shard for a Worker: its points, how many, the operator's shift, and the request's number. */
+export interface ShardRequest {
+  /** A shard gradient request. */
+  type: "grad";
+  /** Increases with every request to a Worker; the Worker publishes it with the result. */
+  id: number;
+  /** The shard's points, row after row (its own buffer: it is transferred). */
+  x: Float32Array<ArrayBuffer>;
+  /** Points in the shard. */
+  n: number;
+  /** The eigen operator's shift for this step. */
+  shift: number;
+}
+
+/** A Worker's answer for one shard. */
+export interface ShardResult {
+  /** The shard's loss monitor. */
+  loss: number;
+  /** The shard's mode norms. */
+  norms: number[];
+  /** Milliseconds the Worker spent on it (flattening included). */
+  ms: number;
+}
+
+/** How long one `Atomics.waitAsync` may wait before the wait is renewed (milliseconds). */
+const WAIT_SLICE_MS = 1000;
+
+/**
+ * Where replica Workers answer their shards: for each Worker the number of the last request it
+ * finished (an Int32 the main thread waits on) and that shard's loss, time and mode norms (float64),
+ * in one SharedArrayBuffer. `publish` stores the numbers before the request number, so a reader
+ * that sees the number reads that request's values.
+ */
+export class ShardResults {
+  /** The shared memory (hand it to the Workers). */
+  readonly buffer: SharedArrayBuffer;
+  /** Mode norms per result. */
+  readonly modes: number;
+  readonly #done: Int32Array;
+  readonly #values: Float64Array;
+
+  /** Room for `workers` results of `modes` norms, or a view of `buffer` when given. */
+  constructor(options: { workers: number; modes: number }, buffer?: SharedArrayBuffer) {
+    const { workers, modes } = options;
+    const head = 8 * Math.ceil(workers / 2);
+    const bytes = head + 8 * workers * (2 + modes);
+    this.buffer = buffer ?? new SharedArrayBuffer(bytes);
+    if (this.buffer.byteLength < bytes) {
+      throw new RangeError(
+        `Mismatched shard results: ${this.buffer.byteLength} bytes for ${workers} Workers of ${modes} modes`,
+      );
+    }
+    this.modes = modes;
+    this.#done = new Int32Array(this.buffer, 0, workers);
+    this.#values = new Float64Array(this.buffer, head, workers * (2 + modes));
+  }
+
+  /** Worker `worker` (0-based) finished request `id` with `result`; wakes a waiting reader. */
+  publish(worker: number, id: number, result: ShardResult): void {
+    const o = worker * (2 + this.modes);
+    this.#values[o] = result.loss;
+    this.#values[o + 1] = result.ms;
+    this.#values.set(result.norms, o + 2);
+    Atomics.store(this.#done, worker, id);
+    Atomics.notify(this.#done, worker);
+  }
+
+  /** The last request Worker `worker` finished (0 before any). */
+  done(worker: number): number {
+    return Atomics.load(this.#done, worker);
+  }
+
+  /**
+   * Worker `worker`'s result once it has finished request `id` (or a later one), without blocking
+   * the thread; rejects with `failed`'s error when that settles first (a Worker that died).
+   */
+  async waitFor(worker: number, id: number, failed: Promise<never>): Promise<ShardResult> {
+    for (;;) {
+      const seen = Atomics.load(this.#done, worker);
+      if (seen >= id) break;
+      const wait = Atomics.waitAsync(this.#done, worker, seen, WAIT_SLICE_MS);
+      if (!wait.async) continue;
+      // A timer alongside: Deno does not count a pending waitAsync as work that keeps it running.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const slice = new Promise<void>((resolve) => timer = setTimeout(resolve, WAIT_SLICE_MS));
+      try {
+        await Promise.race([wait.value, slice, failed]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const o = worker * (2 + this.modes);
+    return {
+      loss: this.#values[o],
+      ms: this.#values[o + 1],
+      norms: Array.from(this.#values.subarray(o + 2, o + 2 + this.modes)),
+    };
+  }
+}
 
 /** What {@linkcode WorkerPool.create} needs. */
 export interface WorkerPoolOptions {
@@ -49,6 +155,11 @@ export interface WorkerPoolOptions {
   spec: ProblemSpec;
   /** The run's settings (model, operator and optimiser are rebuilt from them). */
   config: ExperimentConfig;
+  /**
+   * Whether the Workers get the next step's shards with each update and start on them at once
+   * (default true). Off, they wait for the next step's request, as the main thread draws it.
+   */
+  prefetch?: boolean;
 }
 
 /** Copies the tensors' values one after another into `out` (a new array by default). */
@@ -167,6 +278,7 @@ export interface PoolTimings {
 export function workersUnavailable(): string | null {
   if (typeof Worker === "undefined") return "Workers are not available in this runtime";
   if (typeof SharedArrayBuffer === "undefined") return "SharedArrayBuffer is not available";
+  if (typeof Atomics.waitAsync !== "function") return "Atomics.waitAsync is not available";
   return null;
 }
 
@@ -177,26 +289,51 @@ export function workersUnavailable(): string | null {
 export class WorkerPool implements GradientSource {
   /** Shards are prepared in the replicas from the batch's points alone. */
   readonly pointsOnly = true;
+  /**
+   * Whether the Workers take the next step's shards with each update (see
+   * {@linkcode WorkerPoolOptions.prefetch}). Set it to false before a step to leave the Workers
+   * idle after it (a benchmark taking turns with other work does).
+   */
+  prefetches: boolean;
   readonly #workers: Worker[];
   readonly #operator: ShardableOperator;
-  #pending = new Map<Worker, (data: unknown) => void>();
+  #pending = new Map<Worker, { resolve: (data: unknown) => void; reject: (e: Error) => void }>();
   readonly #exchange: GradientExchange;
+  readonly #results: ShardResults;
+  /** Rejects once a Worker fails (every later wait rejects with it). */
+  readonly #failed: Promise<never>;
+  #lastId = 0;
+  /** The requests already sent for a batch handed over with the last update. */
+  #ahead: { batch: OperatorBatch; id: number } | null = null;
   /** Timings of the last {@linkcode WorkerPool.gradients} call (null before the first). */
   lastTimings: PoolTimings | null = null;
 
   private constructor(
     workers: Worker[],
     operator: ShardableOperator,
-    exchange: GradientExchange,
+    shared: { exchange: GradientExchange; results: ShardResults; prefetch: boolean },
   ) {
     this.#workers = workers;
     this.#operator = operator;
-    this.#exchange = exchange;
+    this.#exchange = shared.exchange;
+    this.#results = shared.results;
+    this.prefetches = shared.prefetch;
+    let fail: (e: Error) => void = () => {};
+    this.#failed = new Promise<never>((_, reject) => fail = reject);
+    this.#failed.catch(() => {});
     for (const w of workers) {
       w.onmessage = (e) => {
-        const resolve = this.#pending.get(w);
+        const pending = this.#pending.get(w);
         this.#pending.delete(w);
-        resolve?.(e.data);
+        pending?.resolve(e.data);
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        const error = new Error(`A training Worker failed: ${e.message}`);
+        fail(error);
+        const pending = this.#pending.get(w);
+        this.#pending.delete(w);
+        pending?.reject(error);
       };
     }
   }
@@ -208,11 +345,7 @@ export class WorkerPool implements GradientSource {
 
   #ask(w: Worker, message: WorkerRequest, transfer: Transferable[] = []): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#pending.set(w, resolve);
-      w.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`A training Worker failed: ${e.message}`));
-      };
+      this.#pending.set(w, { resolve, reject });
       w.postMessage(message, transfer);
     });
   }
@@ -238,7 +371,13 @@ export class WorkerPool implements GradientSource {
     );
     const size = weights.reduce((n, w) => n + w.length, 0);
     const exchange = new GradientExchange(size, workers.length + 2);
-    const pool = new WorkerPool(workers, op as ShardableOperator, exchange);
+    const modes = trainer.loss.modes;
+    const results = new ShardResults({ workers: workers.length, modes });
+    const pool = new WorkerPool(workers, op as ShardableOperator, {
+      exchange,
+      results,
+      prefetch: options.prefetch ?? true,
+    });
     try {
       await Promise.all(workers.map((w, i) =>
         pool.#ask(w, {
@@ -249,6 +388,7 @@ export class WorkerPool implements GradientSource {
           slots: slots.map((a) => a.slice()),
           iterations: trainer.optimizer.iterations,
           exchange: { buffer: exchange.buffer, slot: i + 1 },
+          results: { buffer: results.buffer, workers: workers.length, modes },
         })
       ));
     } catch (e) {
@@ -258,13 +398,8 @@ export class WorkerPool implements GradientSource {
     return pool;
   }
 
-  /**
-   * Averaged gradients of the batch over all replicas' shards: the loss, norms and global gradient
-   * norm at once, the gradient tensors (from the shared average) when asked.
-   */
-  async gradients(trainer: Trainer, batch: OperatorBatch): Promise<SourceGradients> {
-    const t0 = performance.now();
-    const x = batch.x.dataSync() as Float32Array;
+  /** The batch's points and each replica's shard size; throws when it does not split evenly. */
+  #split(batch: OperatorBatch): { x: Float32Array; n: number; d: number } {
     const [B, d] = batch.x.shape;
     const R = this.replicas;
     if (B % (2 * R) !== 0) {
@@ -272,15 +407,43 @@ export class WorkerPool implements GradientSource {
         `Invalid batch size ${B} for ${R} replicas: it must be a multiple of 2·replicas`,
       );
     }
-    const n = B / R;
-    const remote = this.#workers.map((w, i) => {
-      const shard = x.slice((i + 1) * n * d, (i + 2) * n * d);
-      return this.#ask(w, { type: "grad", x: shard, n, shift: this.#operator.shift }, [
-        shard.buffer,
-      ]) as Promise<{ loss: number; norms: number[]; ms: number }>;
-    });
+    return { x: batch.x.dataSync() as Float32Array, n: B / R, d };
+  }
+
+  /** Worker i's request for its shard of the batch (shard i + 1; the main thread takes shard 0). */
+  #request(
+    split: { x: Float32Array; n: number; d: number },
+    i: number,
+    id: number,
+    shift: number,
+  ): ShardRequest {
+    const { x, n, d } = split;
+    return { type: "grad", id, x: x.slice((i + 1) * n * d, (i + 2) * n * d), n, shift };
+  }
+
+  /**
+   * Averaged gradients of the batch over all replicas' shards: the loss, norms and global gradient
+   * norm at once, the gradient tensors (from the shared average) when asked.
+   */
+  async gradients(trainer: Trainer, batch: OperatorBatch): Promise<SourceGradients> {
+    const t0 = performance.now();
+    const split = this.#split(batch);
+    const R = this.replicas;
+    let id: number;
+    if (this.#ahead?.batch === batch) {
+      id = this.#ahead.id;
+    } else {
+      // Not the batch the Workers already have (none was handed over, or the trainer drew
+      // another): a new request, answered after any they are still working on.
+      id = ++this.#lastId;
+      this.#workers.forEach((w, i) => {
+        const request = this.#request(split, i, id, this.#operator.shift);
+        w.postMessage(request, [request.x.buffer]);
+      });
+    }
+    this.#ahead = null;
     const t1 = performance.now();
-    const local = this.#operator.batchFromArray(x.slice(0, n * d), n);
+    const local = this.#operator.batchFromArray(split.x.slice(0, split.n * split.d), split.n);
     const mine = trainer.computeGradients(local);
     disposeBatch(local);
     const t2 = performance.now();
@@ -289,7 +452,9 @@ export class WorkerPool implements GradientSource {
     const localLoss = mine.loss.dataSync()[0];
     const localNorms = mine.norms.dataSync();
     tf.dispose([mine.grads, mine.loss, mine.norms]);
-    const theirs = await Promise.all(remote);
+    const theirs = await Promise.all(
+      this.#workers.map((_, i) => this.#results.waitFor(i, id, this.#failed)),
+    );
     const t3 = performance.now();
     // Slot 0 = (own + Worker 1 + …) / R in one SIMD pass on the shared memory (tfjs kernels took
     // 2.4 ms for the canonical step's 1.58M values: copies in, a sum, a division, a copy out); the
@@ -312,15 +477,35 @@ export class WorkerPool implements GradientSource {
     return result;
   }
 
-  /** Has every Worker make the update with the averaged gradient (slot 0) now. */
-  applying(update: { lr: number; scale: number }): void {
-    for (const w of this.#workers) {
-      w.postMessage({ type: "apply", lr: update.lr, scale: update.scale } as WorkerRequest);
+  /**
+   * Has every Worker make the update with the averaged gradient (slot 0) now, and then start on
+   * its shard of `next` when given (the batch {@linkcode WorkerPool.gradients} gets next).
+   */
+  applying(update: { lr: number; scale: number }, next?: NextBatch): void {
+    let split: { x: Float32Array; n: number; d: number } | null = null;
+    if (next && this.prefetches) {
+      try {
+        split = this.#split(next.batch);
+      } catch {
+        // left to `gradients`, which says why
+      }
     }
+    const id = split ? ++this.#lastId : 0;
+    this.#workers.forEach((w, i) => {
+      const request = split
+        ? this.#request(split, i, id, next!.shift ?? this.#operator.shift)
+        : undefined;
+      const message: WorkerRequest = { type: "apply", lr: update.lr, scale: update.scale };
+      if (request) message.next = request;
+      w.postMessage(message, request ? [request.x.buffer] : []);
+    });
+    this.#ahead = split ? { batch: next!.batch, id } : null;
   }
 
   /** Sends the trainer's weights and optimiser state to every replica (after a revival). */
   resync(trainer: Trainer): void {
+    // A shard handed over before is being computed with the old weights: not used.
+    this.#ahead = null;
     const weights = trainer.variables.map((v) => v.dataSync() as Float32Array);
     const slots = trainer.optimizer.stateTensors().map((v) => v.dataSync() as Float32Array);
     for (const w of this.#workers) w.postMessage({ type: "sync", weights, slots } as WorkerRequest);

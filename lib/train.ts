@@ -28,7 +28,7 @@ import {
 } from "./optimizers.ts";
 import { ProgressReporter } from "./progress.ts";
 import { prefersBatchedKernels, stepsPerReadback } from "./kernel_layout.ts";
-import { Rng } from "./random.ts";
+import { Rng, type RngState } from "./random.ts";
 
 /** What to train: an EVD operator with one model, or an SVD/CDK operator with f and g. */
 export type TrainProblem =
@@ -241,6 +241,17 @@ export interface SourceGradients {
 }
 
 /**
+ * The next step's batch, handed to a {@linkcode GradientSource} with an update when it
+ * {@linkcode GradientSource.prefetches}.
+ */
+export interface NextBatch {
+  /** The batch the trainer will pass to `gradients` next (unless it has to draw another). */
+  batch: OperatorBatch;
+  /** The eigen operator's shift at that step, when a shift schedule sets it. */
+  shift?: number;
+}
+
+/**
  * A replacement for the trainer's in-process gradient computation: `gradients` returns the
  * (averaged) gradients of a batch; `applying` is told the update before the trainer applies it,
  * so replicas elsewhere make the same one meanwhile.
@@ -252,7 +263,7 @@ export interface GradientSource {
    * Called when the trainer is about to apply the gradients ·`scale` with learning rate `lr`
    * (not on a step that diverged), before it makes their tensors.
    */
-  applying(update: { lr: number; scale: number }): Promise<void> | void;
+  applying(update: { lr: number; scale: number }, next?: NextBatch): Promise<void> | void;
   /** Called after the trainer changed its variables or optimiser state outside a step. */
   resync?(trainer: Trainer): Promise<void> | void;
   /**
@@ -260,6 +271,14 @@ export interface GradientSource {
    * the operator's `samplePoints` where it has one, without preparing the batch's data.
    */
   readonly pointsOnly?: boolean;
+  /**
+   * Whether `applying` wants the next step's batch (`next`), to start on it at once. The trainer
+   * draws it ahead with a copy of its generator's state, and uses it next step only if nothing
+   * else drew from the generator meanwhile (otherwise it draws again and passes the new batch);
+   * it hands none over on a run's last step or a step that may revive modes. The run's numbers
+   * are the same either way.
+   */
+  readonly prefetches?: boolean;
 }
 
 /** One training step's numbers. */
@@ -386,6 +405,11 @@ export class Trainer {
   #step = 0;
   #elapsed = 0;
   #csv: CsvLog | null = null;
+  /**
+   * The next step's batch, drawn ahead for a prefetching gradient source: the step it is for and
+   * the generator's state before and after drawing it (the generator itself stays before).
+   */
+  #ahead: { step: number; batch: OperatorBatch; before: RngState; after: RngState } | null = null;
   #progress: ProgressReporter | null = null;
 
   /** Validates the settings and sets up optimiser, EMA and logs. */
@@ -454,7 +478,42 @@ export class Trainer {
 
   /** Routes gradient computation through `source` (e.g. a Worker pool); undefined restores the default. */
   useGradientSource(source: GradientSource | undefined): void {
+    this.#dropAhead();
     this.options.gradientSource = source;
+  }
+
+  /** Draws the batch of step `step` (0-based) ahead, leaving the generator where it was. */
+  #drawAhead(step: number): NextBatch | undefined {
+    this.#dropAhead();
+    if (step >= this.options.steps || this.#mayRevive(step)) return undefined;
+    const before = this.rng.getState();
+    const batch = this.#batch();
+    const after = this.rng.getState();
+    this.rng.setState(before);
+    this.#ahead = { step, batch, before, after };
+    return { batch, shift: this.#scheduledShift(step) };
+  }
+
+  /** The batch drawn ahead for this step when the generator has not moved since; else null. */
+  #takeAhead(): OperatorBatch | null {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (!ahead) return null;
+    const now = this.rng.getState();
+    if (
+      ahead.step === this.#step && now.spare === ahead.before.spare &&
+      now.words.every((w, i) => w === ahead.before.words[i])
+    ) {
+      this.rng.setState(ahead.after);
+      return ahead.batch;
+    }
+    disposeBatch(ahead.batch);
+    return null;
+  }
+
+  #dropAhead(): void {
+    if (this.#ahead) disposeBatch(this.#ahead.batch);
+    this.#ahead = null;
   }
 
   /** Steps completed so far. */
@@ -488,6 +547,7 @@ export class Trainer {
         `Invalid elapsed time ${elapsedSeconds}: it must be a non-negative number of seconds`,
       );
     }
+    this.#dropAhead();
     this.#step = step;
     this.#elapsed = elapsedSeconds;
     this.history.length = 0;
@@ -610,6 +670,7 @@ export class Trainer {
         "Cannot revive modes: it needs one model whose outputs own their parameters (disjoint)",
       );
     }
+    this.#dropAhead();
     const previous = this.options.revive?.from === "previous";
     for (const mode of modes) {
       const featuresFrom = previous && mode > 0 ? mode - 1 : undefined;
@@ -625,7 +686,7 @@ export class Trainer {
   async step(): Promise<TrainRecord> {
     const t0 = performance.now();
     const lr = this.#beginStep(this.#step);
-    const batch = this.#batch();
+    const batch = this.#takeAhead() ?? this.#batch();
     const source = this.options.gradientSource;
     let values: Float32Array;
     // The gradient tensors, or (from a source) the function that makes them.
@@ -651,8 +712,11 @@ export class Trainer {
     }
     const clip = this.options.clipNorm;
     const scale = clip !== undefined && gradNorm > clip ? clip / gradNorm : 1;
-    // Replicas get the update first, so that their optimiser step overlaps this one.
-    await source?.applying({ lr, scale });
+    // Replicas get the update first, so that their optimiser step overlaps this one, and with it
+    // the next batch when they take it, to start on it meanwhile.
+    if (source) {
+      await source.applying({ lr, scale }, source.prefetches ? this.#drawAhead(stepNo) : undefined);
+    }
     const gradList = Array.isArray(grads) ? grads : grads();
     if (scale !== 1) {
       const scaled = tf.tidy(() => gradList.map((g) => tf.mul(g, scale)));
@@ -766,8 +830,7 @@ export class Trainer {
     const stepNo = this.#step;
     const modeNorms = Array.from(values.subarray(2));
     const revive = this.options.revive;
-    const revived = revive && stepNo % revive.every === 0 &&
-        stepNo <= (revive.until ?? 0.5) * this.options.steps
+    const revived = revive && this.#mayRevive(stepNo)
       ? deadModes(modeNorms, { ratio: revive.ratio ?? 0.1, last: revive.last })
       : [];
     if (revived.length > 0) await this.reviveOutputs(revived);
@@ -798,11 +861,23 @@ export class Trainer {
    * completed (the value evaluation uses); without a shift schedule it does nothing.
    */
   applyShiftSchedule(step: number = this.#step): void {
-    const schedule = this.options.shiftSchedule;
+    const shift = this.#scheduledShift(step);
     const op = this.problem.operator;
-    if (schedule && op.kind === "evd") {
-      op.setShift?.(scheduledShift(step, { ...schedule, totalSteps: this.options.steps }));
-    }
+    if (shift !== undefined && op.kind === "evd") op.setShift?.(shift);
+  }
+
+  /** The shift the schedule sets at `step`, or undefined without one. */
+  #scheduledShift(step: number): number | undefined {
+    const schedule = this.options.shiftSchedule;
+    if (!schedule || this.problem.operator.kind !== "evd") return undefined;
+    return scheduledShift(step, { ...schedule, totalSteps: this.options.steps });
+  }
+
+  /** Whether modes may be revived after completing step `stepNo` (1-based). */
+  #mayRevive(stepNo: number): boolean {
+    const revive = this.options.revive;
+    return revive !== undefined && stepNo % revive.every === 0 &&
+      stepNo <= (revive.until ?? 0.5) * this.options.steps;
   }
 
   /** Runs `fn` with the evaluation weights (EMA if on) and the current scheduled shift loaded. */
@@ -845,6 +920,7 @@ export class Trainer {
 
   /** Frees optimiser state and EMA shadows (not the models). */
   dispose(): void {
+    this.#dropAhead();
     this.optimizer.dispose();
     this.ema?.dispose();
   }

@@ -8,8 +8,10 @@ import {
   HYDROGEN2D_PRESETS,
   hydrogen2dProblem,
   Rng,
+  ShardResults,
   Trainer,
   trainerOptions,
+  type TrainOptions,
   WorkerPool,
   workersUnavailable,
 } from "../mod.ts";
@@ -17,7 +19,7 @@ import { setup } from "./helpers.ts";
 
 await setup();
 
-function setupRun(batch = 64, clip = 0) {
+function setupRun(batch = 64, clip = 0, extra: Partial<TrainOptions> = {}) {
   const config = {
     ...HYDROGEN2D_PRESETS.smoke,
     steps: 30,
@@ -30,7 +32,10 @@ function setupRun(batch = 64, clip = 0) {
   const rng = new Rng(config.seed);
   const model = buildModel(problem, config, rng);
   const op = buildOperator(problem, config);
-  const trainer = new Trainer({ operator: op, model }, trainerOptions(config, rng));
+  const trainer = new Trainer({ operator: op, model }, {
+    ...trainerOptions(config, rng),
+    ...extra,
+  });
   return { config, problem, model, op, trainer };
 }
 
@@ -125,6 +130,86 @@ Deno.test("WorkerPool: a clipped update is the same on every replica", async () 
     trainer.dispose();
     model.dispose();
   }
+});
+
+Deno.test("WorkerPool: handing the Workers the next batch with the update changes no number", async () => {
+  // Two runs alike but for the Workers taking the next step's shard with each update or waiting
+  // for it. A shift schedule moves the shift every step (a shard computed ahead must use the next
+  // step's), and after step 4 a callback draws from the run's generator: the batch drawn ahead is
+  // dropped and drawn again, as the run without it draws.
+  async function run(prefetch: boolean) {
+    let trainer: Trainer | null = null;
+    const setup = setupRun(64, 0, {
+      shiftSchedule: { from: 8, to: 2, start: 0, end: 1 },
+      onStep: (r) => {
+        if (r.step === 4) trainer!.rng.normals(3);
+      },
+    });
+    trainer = setup.trainer;
+    const { config, problem, model } = setup;
+    const pool = await WorkerPool.create(trainer, {
+      workers: 2,
+      spec: problem.spec!,
+      config,
+      prefetch,
+    });
+    try {
+      assert.equal(pool.prefetches, prefetch);
+      trainer.useGradientSource(pool);
+      const losses: number[] = [];
+      const tensors: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        losses.push((await trainer.step()).loss);
+        tensors.push(tf.memory().numTensors);
+      }
+      // One batch drawn ahead is held from step to step: the count stays flat.
+      assert.deepEqual(tensors.slice(2), Array(6).fill(tensors[2]), JSON.stringify(tensors));
+      return {
+        losses,
+        weights: flat(trainer.variables),
+        replica: await pool.replicaWeights(1),
+        rng: trainer.rng.getState(),
+      };
+    } finally {
+      pool.close();
+      trainer.dispose();
+      model.dispose();
+    }
+  }
+  const ahead = await run(true), waiting = await run(false);
+  assert.deepEqual(ahead.losses, waiting.losses);
+  assert.deepEqual(ahead.weights, waiting.weights);
+  assert.deepEqual(ahead.replica, ahead.weights);
+  assert.deepEqual(ahead.rng, waiting.rng);
+});
+
+Deno.test("ShardResults: a Worker's loss, time and norms, read once its request is done", async () => {
+  const board = new ShardResults({ workers: 3, modes: 2 });
+  // Another view of the same memory, as a Worker makes one.
+  const theirs = new ShardResults({ workers: 3, modes: 2 }, board.buffer);
+  const never = new Promise<never>(() => {});
+  theirs.publish(2, 1, { loss: -1.5, ms: 3, norms: [0.25, 0.125] });
+  assert.equal(board.done(2), 1);
+  assert.equal(board.done(1), 0);
+  assert.deepEqual(await board.waitFor(2, 1, never), { loss: -1.5, ms: 3, norms: [0.25, 0.125] });
+  // A later request: the reader waits until it is published.
+  const later = board.waitFor(1, 2, never);
+  let settled = false;
+  later.then(() => settled = true);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(settled, false);
+  theirs.publish(1, 1, { loss: 9, ms: 1, norms: [9, 9] });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(settled, false);
+  theirs.publish(1, 2, { loss: 0.5, ms: 2, norms: [1, 2] });
+  assert.deepEqual(await later, { loss: 0.5, ms: 2, norms: [1, 2] });
+  // A failed Worker rejects the wait.
+  const failed = Promise.reject(new Error("A training Worker failed: boom"));
+  await assert.rejects(board.waitFor(0, 1, failed), /A training Worker failed: boom/);
+  assert.throws(
+    () => new ShardResults({ workers: 3, modes: 4 }, board.buffer),
+    /Mismatched shard results: \d+ bytes for 3 Workers of 4 modes/,
+  );
 });
 
 Deno.test("WorkerPool: three replicas average three shards through the shared slots", async () => {

@@ -122,9 +122,12 @@ Deno.test("A script served over HTTP runs with only --allow-read", async () => {
   }
 });
 
-Deno.test("bench/paired.ts times two steps in turn: replicas, two checkouts, the PyTorch peer", async (t) => {
+Deno.test("bench/paired.ts times two sides' turns: replicas, two checkouts, the PyTorch peer", async (t) => {
   const bench = new URL("bench/paired.ts", root).pathname;
-  const base = ["run", "--no-prompt", "--allow-read", bench, "--batch", "64", "--steps", "3"];
+  const base = [
+    ...["run", "--no-prompt", "--allow-read", bench, "--batch", "64", "--steps", "3"],
+    ...["--block", "2"],
+  ];
   await t.step("1 replica against 2", async () => {
     const r = await runDeno([...base, "--warmup", "1", "--workers", "2"]);
     assert.equal(r.code, 0, r.stderr);
@@ -133,12 +136,13 @@ Deno.test("bench/paired.ts times two steps in turn: replicas, two checkouts, the
     assert.ok(speedUp > 0 && Number.isFinite(speedUp), r.stdout);
   });
   await t.step("this checkout against itself: the same losses", async () => {
+    // Two replicas: each turn's last step hands the Workers no next batch, and the losses agree.
     const r = await runDeno([
       ...base,
       "--warmup",
       "0",
       "--workers",
-      "1",
+      "2",
       "--against",
       root.pathname,
     ]);
