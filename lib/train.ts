@@ -485,8 +485,8 @@ export class Trainer {
   /** Draws the batch of step `step` (0-based) ahead, leaving the generator where it was. */
   #drawAhead(step: number): NextBatch | undefined {
     this.#dropAhead();
-    // `step` is also the 1-based number of the step now ending, whose revival (if due) would
-    // change the weights and draw from the generator after the Workers had started.
+    // `step` is also the 1-based number of the step now ending: a revival after it would change
+    // the weights and draw from the generator, and the batch handed over would be drawn again.
     if (step >= this.options.steps || this.#mayRevive(step)) return undefined;
     const before = this.rng.getState();
     const batch = this.#batch();
