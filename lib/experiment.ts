@@ -379,8 +379,8 @@ export const EXPERIMENT_FLAGS: Record<string, FlagSpec> = {
     type: "integer",
     min: 0,
     description:
-      "data-parallel WASM replicas: Workers plus the main thread (0: one per core on wasm, " +
-      "one on other backends)",
+      "data-parallel WASM replicas: Workers plus the main thread (0: one per core on wasm, or " +
+      "as many as split the batch into 2·replicas halves; one on other backends)",
   },
   checkpointMinutes: {
     type: "number",
@@ -565,12 +565,20 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
   };
 }
 
-/** Replicas to use: the flag, or one per core when it is 0. */
-export function replicaCount(config: ExperimentConfig): number {
+/**
+ * Replicas to use: the flag, or when it is 0 one per core on wasm — as many as split the batch into
+ * 2·replicas equal halves, so that any machine runs the presets (12 cores at batch 512: 8).
+ */
+export function replicaCount(
+  config: ExperimentConfig,
+  cores: number = navigator.hardwareConcurrency ?? 1,
+): number {
   if (config.workers > 0) return config.workers;
   // Worker replicas are WASM engines; a GPU (or the plain CPU backend) trains in one.
   if (config.backend !== "wasm") return 1;
-  return Math.max(1, navigator.hardwareConcurrency ?? 1);
+  let replicas = Math.max(1, Math.floor(cores));
+  while (replicas > 1 && config.batch % (2 * replicas) !== 0) replicas--;
+  return replicas;
 }
 
 async function startWorkers(
@@ -580,6 +588,13 @@ async function startWorkers(
   log: (line: string) => void,
 ): Promise<WorkerPool | null> {
   const replicas = replicaCount(config);
+  const cores = navigator.hardwareConcurrency ?? 1;
+  if (config.workers === 0 && config.backend === "wasm" && replicas < cores) {
+    log(
+      `note: ${replicas} replica(s) for ${cores} cores: batch ${config.batch} is a multiple of ` +
+        `2·replicas for no more (--workers sets the count)`,
+    );
+  }
   if (replicas <= 1) return null;
   const why = workersUnavailable() ??
     (problem.spec ? null : "the problem cannot be rebuilt in a Worker");

@@ -173,6 +173,11 @@ Deno.test("Schrödinger scripts exit 2 on bad input, naming the flag", async (t)
     ["hydrogen2d", ["--lr", "NaN"], /Invalid value "NaN" for --lr: expected a number > 0/],
     [
       "hydrogen2d",
+      ["--workers", "2", "--batch", "66"],
+      /Invalid value "66" for --batch: with 2 replicas it must be a multiple of 4/,
+    ],
+    [
+      "hydrogen2d",
       ["--backend", "cpu", "--workers", "2"],
       /Invalid value "2" for --workers: Worker replicas run on wasm; --backend cpu trains in one/,
     ],
@@ -409,13 +414,41 @@ Deno.test("The paper preset runs and checkpoints (one step)", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("replicaCount: one replica per core on wasm, one on other backends", () => {
+Deno.test("hydrogen2d.ts with one replica per core (--workers 0) uses as many as split the batch", async () => {
+  const script = new URL("../scripts/hydrogen2d.ts", import.meta.url).pathname;
+  const r = await runDeno([
+    ...["run", "--no-prompt", "--allow-read", script, "--preset", "smoke", "--steps", "2"],
+    ...["--workers", "0", "--batch", "66"],
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const cores = navigator.hardwareConcurrency ?? 1;
+  if (cores > 1) {
+    assert.match(
+      r.stdout + r.stderr,
+      new RegExp(`note: 1 replica\\(s\\) for ${cores} cores: batch 66 is a multiple of 2·replicas`),
+    );
+  }
+  assert.match(r.stdout, /hydrogen2d \(smoke\): 2 steps/);
+});
+
+Deno.test("replicaCount: one replica per core on wasm that splits the batch, one on other backends", () => {
   const base = HYDROGEN2D_PRESETS.default;
   const cores = Math.max(1, navigator.hardwareConcurrency ?? 1);
   assert.equal(replicaCount({ ...base, workers: 0 }), cores);
   assert.equal(replicaCount({ ...base, workers: 0, backend: "webgpu" }), 1);
   assert.equal(replicaCount({ ...base, workers: 0, backend: "cpu" }), 1);
   assert.equal(replicaCount({ ...base, workers: 3 }), 3);
+  // One per core where the batch splits into 2·replicas halves, else the most that do.
+  const batch512 = { ...base, workers: 0, batch: 512 };
+  assert.deepEqual(
+    [1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 24, 32].map((c) => replicaCount(batch512, c)),
+    [1, 2, 2, 4, 4, 8, 8, 8, 8, 16, 16, 32],
+  );
+  assert.equal(replicaCount({ ...base, workers: 0, batch: 96 }, 12), 12);
+  assert.equal(replicaCount({ ...base, workers: 0, batch: 100 }, 4), 2);
+  assert.equal(replicaCount({ ...base, workers: 0, batch: 7 }, 4), 1);
+  // A count given on the command line stays as given (the batch is checked against it later).
+  assert.equal(replicaCount({ ...base, workers: 12, batch: 512 }, 2), 12);
 });
 
 Deno.test("parseCli switches: --flag and --no-flag, with a clear error for a value", () => {
