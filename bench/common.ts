@@ -12,12 +12,21 @@ import {
   type ExperimentConfig,
   HYDROGEN2D_PRESETS,
   type PoolTimings,
+  replicaCount,
   Rng,
   type SchrodingerProblem,
   Trainer,
   trainerOptions,
   WorkerPool,
 } from "../mod.ts";
+
+/**
+ * Replicas for `--workers 0`, as the scripts count them: one per core, or as many as split `batch`
+ * into 2·replicas equal halves (8 on 12 cores at batch 512).
+ */
+export function defaultReplicas(batch: number): number {
+  return replicaCount({ ...HYDROGEN2D_PRESETS.default, backend: "wasm", workers: 0, batch });
+}
 
 /**
  * The canonical 2-D hydrogen step as an experiment config: the reference recipe (`paper` preset)

@@ -25,6 +25,7 @@ import {
 } from "../mod.ts";
 import {
   canonicalStepConfig,
+  defaultReplicas,
   hostProbe,
   KEPT_MALLOC,
   median,
@@ -39,7 +40,11 @@ const FLAGS = {
   batch: { type: "integer", min: 2, description: "batch size" },
   frequencies: { type: "integer", min: 1, description: "Fourier frequencies" },
   width: { type: "integer", min: 1, description: "hidden width" },
-  workers: { type: "integer", min: 1, description: "data-parallel replicas (Workers)" },
+  workers: {
+    type: "integer",
+    min: 0,
+    description: "data-parallel replicas (0: one per core, as many as split the batch)",
+  },
   steps: { type: "integer", min: 1, description: "timed steps" },
   rounds: {
     type: "integer",
@@ -96,7 +101,7 @@ const DEFAULTS = {
   batch: 512,
   frequencies: 256,
   width: 128,
-  workers: Math.max(1, navigator.hardwareConcurrency ?? 1),
+  workers: 0,
   steps: 10,
   rounds: 3,
   warmup: 2,
@@ -187,7 +192,7 @@ async function defaultJob(v: typeof DEFAULTS): Promise<void> {
   const config = { ...HYDROGEN2D_PRESETS.default, reversePass: v.reversePass };
   const time = (workers: number, batch: number) =>
     timeReplicated(hydrogen2dProblem(), { ...config, batch }, { ...v, workers, seed: 0 });
-  const cores = Math.max(2, DEFAULTS.workers);
+  const cores = Math.max(2, v.workers || defaultReplicas(config.batch));
   const one = await time(1, config.batch);
   const shard = await time(1, config.batch / cores);
   const all = await time(cores, config.batch);
@@ -213,7 +218,8 @@ async function defaultJob(v: typeof DEFAULTS): Promise<void> {
 
 /** One row per configuration: ours on 1 and on all replicas (forward Laplacian) and the peer. */
 async function scalingTable(v: typeof DEFAULTS): Promise<void> {
-  const cores = Math.max(2, DEFAULTS.workers);
+  // one count for every row: the smallest batch's
+  const cores = Math.max(2, v.workers || defaultReplicas(256));
   const sweeps = v.sweeps.split(",");
   const configs = [
     ...(sweeps.includes("batch") ? [256, 512, 1024, 2048, 4096, 8192] : []).map((batch) => ({
@@ -275,6 +281,7 @@ await runMain(async () => {
   }
   if (v.scaling) return await scalingTable(v);
   if (v.defaultJob) return await defaultJob(v);
+  v.workers ||= defaultReplicas(v.batch);
   console.log(
     `2-D hydrogen step: ${v.modes} disjoint 3×${v.width} softplus MLPs, ${v.frequencies} Fourier ` +
       `frequencies, batch ${v.batch}; ${info.backend}` +

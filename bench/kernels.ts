@@ -12,18 +12,22 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { HYDROGEN2D_PRESETS, hydrogen2dProblem, initBackend } from "../mod.ts";
 import { useSimdKernels } from "../lib/wasm_kernels.ts";
 import { hasRelaxedSimd } from "../lib/wasm_gemm.ts";
-import { median, timeReplicated } from "./common.ts";
+import { defaultReplicas, median, timeReplicated } from "./common.ts";
 import { parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
   steps: { type: "integer", min: 1, description: "timed steps of the canonical step" },
   warmup: { type: "integer", min: 0, description: "untimed steps first" },
-  workers: { type: "integer", min: 1, description: "replicas of the all-cores rows" },
+  workers: {
+    type: "integer",
+    min: 0,
+    description: "replicas of the all-cores rows (0: one per core, as many as split the batch)",
+  },
 } as const;
 const DEFAULTS = {
   steps: 6,
   warmup: 2,
-  workers: Math.max(1, navigator.hardwareConcurrency ?? 1),
+  workers: 0,
 };
 
 /** Median ms of `fn` (which returns a tensor, read back and disposed) over `reps` runs. */
@@ -112,7 +116,7 @@ await runMain(async () => {
   };
   console.log("| canonical step, fd Laplacian | tfjs-wasm (ms) | neuralsvd (ms) | speed-up |");
   console.log("|---|---|---|---|");
-  for (const workers of [...new Set([1, v.workers])]) {
+  for (const workers of [...new Set([1, v.workers || defaultReplicas(config.batch)])]) {
     const theirs = await step(workers, false);
     const ours = await step(workers, true);
     console.log(row(`${workers} replica${workers === 1 ? "" : "s"}`, theirs, ours));

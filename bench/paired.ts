@@ -24,7 +24,7 @@
  */
 import * as library from "../mod.ts";
 import * as common from "./common.ts";
-import { canonicalStepConfig, hostProbe, KEPT_MALLOC, median } from "./common.ts";
+import { canonicalStepConfig, defaultReplicas, hostProbe, KEPT_MALLOC, median } from "./common.ts";
 import { CliError, parseCli, runMain } from "../lib/cli.ts";
 
 const FLAGS = {
@@ -35,7 +35,12 @@ const FLAGS = {
       "the default hydrogen2d job, or the canonical step with the fd or forward Laplacian",
   },
   batch: { type: "integer", min: 2, description: "batch size" },
-  workers: { type: "integer", min: 1, description: "replicas of this checkout's trainer" },
+  workers: {
+    type: "integer",
+    min: 0,
+    description:
+      "replicas of this checkout's trainer (0: one per core, as many as split the batch)",
+  },
   steps: { type: "integer", min: 1, description: "timed turn pairs" },
   block: { type: "integer", min: 1, description: "steps per turn" },
   warmup: { type: "integer", min: 0, description: "untimed turn pairs first" },
@@ -54,7 +59,7 @@ const FLAGS = {
 const DEFAULTS = {
   job: "default",
   batch: 512,
-  workers: Math.max(1, navigator.hardwareConcurrency ?? 1),
+  workers: 0,
   steps: 30,
   block: 4,
   warmup: 2,
@@ -203,6 +208,7 @@ await runMain(async () => {
   });
   if (cli.help) return console.log(cli.helpText);
   const v = cli.values as typeof DEFAULTS;
+  v.workers ||= defaultReplicas(v.batch);
   if (v.peer && v.against) throw new CliError("Invalid flags: give --peer or --against, not both");
   const other = v.against ? await loadCheckout(v.against) : null;
   // The other build first, so that this checkout's kernels are the ones registered last.
