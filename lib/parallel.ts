@@ -300,8 +300,9 @@ export class WorkerPool implements GradientSource {
   #pending = new Map<Worker, { resolve: (data: unknown) => void; reject: (e: Error) => void }>();
   readonly #exchange: GradientExchange;
   readonly #results: ShardResults;
-  /** Rejects once a Worker fails (every later wait rejects with it). */
+  /** Rejects once a Worker fails or the pool is closed (every later wait rejects with it). */
   readonly #failed: Promise<never>;
+  readonly #fail: (e: Error) => void;
   #lastId = 0;
   /** The requests already sent for a batch handed over with the last update. */
   #ahead: { batch: OperatorBatch; id: number } | null = null;
@@ -321,6 +322,7 @@ export class WorkerPool implements GradientSource {
     let fail: (e: Error) => void = () => {};
     this.#failed = new Promise<never>((_, reject) => fail = reject);
     this.#failed.catch(() => {});
+    this.#fail = fail;
     for (const w of workers) {
       w.onmessage = (e) => {
         const pending = this.#pending.get(w);
@@ -518,8 +520,9 @@ export class WorkerPool implements GradientSource {
     return (await this.#ask(w, { type: "weights" })) as Float32Array;
   }
 
-  /** Stops the Workers. */
+  /** Stops the Workers; a step still waiting for them, or asked for later, rejects. */
   close(): void {
+    this.#fail(new Error("The Worker pool is closed"));
     for (const w of this.#workers) w.terminate();
   }
 }

@@ -183,6 +183,35 @@ Deno.test("WorkerPool: handing the Workers the next batch with the update change
   assert.deepEqual(ahead.rng, waiting.rng);
 });
 
+Deno.test("WorkerPool: a step waiting on a closed pool rejects instead of hanging", async () => {
+  const { config, problem, model, op, trainer } = setupRun();
+  const pool = await WorkerPool.create(trainer, { workers: 2, spec: problem.spec!, config });
+  const batch = op.sample(new Rng(3), 64);
+  try {
+    // Settles within 5 s or rejects with "still waiting" (before, such a step waited forever).
+    const within = async <T>(p: Promise<T>) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("still waiting")), 5000);
+      });
+      try {
+        return await Promise.race([p, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const waiting = pool.gradients(trainer, batch);
+    pool.close();
+    await assert.rejects(within(waiting), /The Worker pool is closed/);
+    await assert.rejects(within(pool.gradients(trainer, batch)), /The Worker pool is closed/);
+  } finally {
+    pool.close();
+    disposeBatch(batch);
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
 Deno.test("ShardResults: a Worker's loss, time and norms, read once its request is done", async () => {
   const board = new ShardResults({ workers: 3, modes: 2 });
   // Another view of the same memory, as a Worker makes one.
