@@ -48,7 +48,8 @@ function positive(value: number, name: string): void {
  *
  * @example
  * ```ts
- * import { gaussianDensity, Rng } from "./mod.ts";
+ * import { gaussianDensity } from "./densities.ts";
+ * import { Rng } from "./random.ts";
  * const p = gaussianDensity({ dim: 2, std: 16 });
  * console.log(p.sample(new Rng(0), 3).length); // 6
  * ```
@@ -98,7 +99,7 @@ export function gaussianDensity(options: { dim: number; std: number }): Sampling
  *
  * @example
  * ```ts
- * import { Rng, uniformBoxDensity } from "./mod.ts";
+ * import { uniformBoxDensity } from "./densities.ts";
  * const p = uniformBoxDensity({ lower: [0, 0], upper: [1, 2] });
  * console.log(p.density(new Float64Array([0.5, 0.5]), 1)[0]); // 0.5
  * ```
@@ -163,7 +164,8 @@ export function uniformBoxDensity(options: { lower: number[]; upper: number[] })
  *
  * @example
  * ```ts
- * import { gaussianMixtureDensity, Rng } from "./mod.ts";
+ * import { gaussianMixtureDensity } from "./densities.ts";
+ * import { Rng } from "./random.ts";
  * const p = gaussianMixtureDensity({ dim: 2, stds: [1, 8], weights: [0.5, 0.5] });
  * console.log(p.sample(new Rng(0), 4).length); // 8
  * ```

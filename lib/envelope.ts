@@ -48,7 +48,8 @@ export interface EnvelopeOptions {
  *
  * @example
  * ```ts
- * import { EnvelopeModel, Mlp, Rng } from "../mod.ts";
+ * import { EnvelopeModel, initBackend, Mlp, Rng } from "../mod.ts";
+ * await initBackend();
  * const base = new Mlp({ inputDim: 2, outputs: 2, hidden: [8], rng: new Rng(0) });
  * const model = new EnvelopeModel(base, { kind: "exponential", scales: [1, 3] });
  * console.log(model.predict([[0, 0]])[0].length); // 2
@@ -339,7 +340,8 @@ function reinitializeBase(
  *
  * @example
  * ```ts
- * import { BoxMaskModel, Mlp, Rng } from "../mod.ts";
+ * import { BoxMaskModel, initBackend, Mlp, Rng } from "../mod.ts";
+ * await initBackend();
  * const base = new Mlp({ inputDim: 1, outputs: 2, hidden: [8], rng: new Rng(0) });
  * const model = new BoxMaskModel(base, { lower: [0], upper: [1] });
  * console.log(model.predict([[0], [1]]).flat().every((v) => Math.abs(v) < 1e-6)); // true

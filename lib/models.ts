@@ -186,7 +186,8 @@ const CHUNK_NUMBERS = 2 ** 16;
  *
  * @example
  * ```ts
- * import { Mlp, Rng } from "../mod.ts";
+ * import { initBackend, Mlp, Rng } from "../mod.ts";
+ * await initBackend();
  * const net = new Mlp({ inputDim: 2, outputs: 3, hidden: [16], disjoint: true, rng: new Rng(1) });
  * console.log(net.predict([[0.1, 0.2]])[0].length); // 3
  * net.dispose();
@@ -957,7 +958,8 @@ export interface TabularOptions {
  *
  * @example
  * ```ts
- * import { Rng, TabularModel } from "../mod.ts";
+ * import { initBackend, Rng, TabularModel } from "../mod.ts";
+ * await initBackend();
  * const table = new TabularModel({ size: 5, outputs: 2, rng: new Rng(0) });
  * console.log(table.predict([0, 4]).length); // 2
  * table.dispose();
@@ -1024,7 +1026,8 @@ export interface EmbeddingMlpOptions {
  *
  * @example
  * ```ts
- * import { EmbeddingMlp, Rng } from "../mod.ts";
+ * import { EmbeddingMlp, initBackend, Rng } from "../mod.ts";
+ * await initBackend();
  * const net = new EmbeddingMlp({ size: 10, outputs: 2, rng: new Rng(0) });
  * console.log(net.predict([3])[0].length); // 2
  * net.dispose();

@@ -226,7 +226,7 @@ export interface NestedLoraLossOptions extends NestingMaskOptions {
  * import { NestedLoraLoss } from "./nested_lora.ts";
  * const loss = new NestedLoraLoss({ modes: 2, nesting: "sequential", estimator: "full" });
  * const f = tf.tensor2d([[1, 0], [0, 1]]);
- * const { grad } = loss.evd(f, tf.mul(f, 2) as Tensor2D);
+ * const { grad } = loss.evd(f, tf.mul(f, 2) as tf.Tensor2D);
  * console.log(grad.shape); // [2, 2]
  * ```
  */

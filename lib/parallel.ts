@@ -79,6 +79,16 @@ const WAIT_SLICE_MS = 1000;
  * finished (an Int32 the main thread waits on) and that shard's loss, time and mode norms (float64),
  * in one SharedArrayBuffer. `publish` stores the numbers before the request number, so a reader
  * that sees the number reads that request's values.
+ *
+ * @example A Worker's side publishes, the main thread's reads
+ * ```ts
+ * import { ShardResults } from "./parallel.ts";
+ * const board = new ShardResults({ workers: 1, modes: 2 });
+ * const worker = new ShardResults({ workers: 1, modes: 2 }, board.buffer); // as a Worker views it
+ * worker.publish(0, 1, { loss: -3, ms: 12, norms: [2, 1] });
+ * const failed = new Promise<never>(() => {}); // rejects when a Worker fails, in a pool
+ * console.log((await board.waitFor(0, 1, failed)).norms); // [2, 1]
+ * ```
  */
 export class ShardResults {
   /** The shared memory (hand it to the Workers). */
@@ -285,6 +295,35 @@ export function workersUnavailable(): string | null {
 /**
  * Replica Workers computing shard gradients for a {@linkcode Trainer} (plug it in with
  * `trainer.useGradientSource(pool)`).
+ *
+ * @example Three steps of the smoke hydrogen job on two replicas
+ * ```ts
+ * import {
+ *   buildModel,
+ *   buildOperator,
+ *   HYDROGEN2D_PRESETS,
+ *   hydrogen2dProblem,
+ *   initBackend,
+ *   Rng,
+ *   Trainer,
+ *   trainerOptions,
+ *   WorkerPool,
+ * } from "../mod.ts";
+ * await initBackend();
+ * const config = { ...HYDROGEN2D_PRESETS.smoke, batch: 64, steps: 3 };
+ * const problem = hydrogen2dProblem();
+ * const rng = new Rng(config.seed);
+ * const model = buildModel(problem, config, rng);
+ * const operator = buildOperator(problem, config);
+ * const trainer = new Trainer({ operator, model }, trainerOptions(config, rng));
+ * const pool = await WorkerPool.create(trainer, { workers: 2, spec: problem.spec!, config });
+ * trainer.useGradientSource(pool);
+ * for (let i = 0; i < 3; i++) await trainer.step();
+ * console.log(pool.lastTimings!.remote.length); // 1 (one Worker besides the main thread)
+ * pool.close();
+ * trainer.dispose();
+ * model.dispose();
+ * ```
  */
 export class WorkerPool implements GradientSource {
   /** Shards are prepared in the replicas from the batch's points alone. */

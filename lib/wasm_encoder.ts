@@ -217,7 +217,10 @@ export function whileLoop(exit: number[], body: number[]): number[] {
  * console.log((exports.add as (a: number, b: number) => number)(2, 3)); // 5
  * ```
  */
-export function encodeModule(memory: ImportedMemory, functions: WasmFunction[]): Uint8Array {
+export function encodeModule(
+  memory: ImportedMemory,
+  functions: WasmFunction[],
+): Uint8Array<ArrayBuffer> {
   if (memory.shared && memory.maximumPages === undefined) {
     throw new RangeError("A shared memory import needs maximumPages");
   }
