@@ -131,6 +131,7 @@ export function medianTimings(parts: PoolTimings[]): PoolTimings {
   return {
     local: median(parts.map((p) => p.local)),
     remote: parts[0].remote.map((_, i) => median(parts.map((p) => p.remote[i]))),
+    waiting: median(parts.map((p) => p.waiting)),
     averaging: median(parts.map((p) => p.averaging)),
     total: median(parts.map((p) => p.total)),
   };

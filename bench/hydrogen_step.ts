@@ -207,9 +207,8 @@ async function defaultJob(v: typeof DEFAULTS): Promise<void> {
       }×; ` +
       `main-thread shard ${p.local.toFixed(1)} ms, Worker shard ${
         p.remote.map((r) => r.toFixed(1)).join(", ")
-      } ms, averaging ${p.averaging.toFixed(1)} ms, gradient phase ${p.total.toFixed(1)} ms, rest ${
-        (all.ms - p.total).toFixed(1)
-      } ms\n` +
+      } ms, waiting ${p.waiting.toFixed(1)} ms, averaging ${p.averaging.toFixed(1)} ms, ` +
+      `gradient phase ${p.total.toFixed(1)} ms, rest ${(all.ms - p.total).toFixed(1)} ms\n` +
       `  bound with ideal exchange (one replica's step at the shard size): ${
         (one.ms / shard.ms).toFixed(2)
       }×`,
@@ -356,9 +355,11 @@ await runMain(async () => {
       } ms, ` +
         `Worker shard${pool.remote.length > 1 ? "s" : ""} ${
           pool.remote.map((r) => r.toFixed(1)).join(", ")
-        } ms, averaging ${pool.averaging.toFixed(1)} ms, gradient phase ${
-          pool.total.toFixed(1)
-        } ms, rest of the step ${(forward - pool.total).toFixed(1)} ms (sampling, optimiser, EMA)`,
+        } ms, waiting for them ${pool.waiting.toFixed(1)} ms, averaging ${
+          pool.averaging.toFixed(1)
+        } ms, gradient phase ${pool.total.toFixed(1)} ms, rest of the step ${
+          (forward - pool.total).toFixed(1)
+        } ms (sampling, optimiser, EMA)`,
     );
   }
 });

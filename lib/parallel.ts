@@ -278,6 +278,11 @@ export interface PoolTimings {
   local: number;
   /** Each Worker's shard gradient, timed inside the Worker (flattening included). */
   remote: number[];
+  /**
+   * How long the main thread waited for the Workers' answers after its own shard (and its
+   * flattening): near 0 when they finish first, a slower Worker's lead otherwise.
+   */
+  waiting: number;
   /** Averaging the shards' gradients (their global norm with them) and losses once all have arrived. */
   averaging: number;
   /** The whole gradient phase on the main thread: shards, waiting, averaging. */
@@ -493,6 +498,7 @@ export class WorkerPool implements GradientSource {
     const localLoss = mine.loss.dataSync()[0];
     const localNorms = mine.norms.dataSync();
     tf.dispose([mine.grads, mine.loss, mine.norms]);
+    const waitFrom = performance.now();
     const theirs = await Promise.all(
       this.#workers.map((_, i) => this.#results.waitFor(i, id, this.#failed)),
     );
@@ -512,6 +518,7 @@ export class WorkerPool implements GradientSource {
     this.lastTimings = {
       local: t2 - t1,
       remote: theirs.map((t) => t.ms),
+      waiting: t3 - waitFrom,
       averaging: performance.now() - t3,
       total: performance.now() - t0,
     };

@@ -94,6 +94,7 @@ Deno.test("WorkerPool: replicas stay bit-identical and the gradient is the shard
     assert.equal(timings.remote.length, 1);
     assert.ok(timings.local > 0 && timings.remote[0] > 0, JSON.stringify(timings));
     assert.ok(timings.total >= timings.local, JSON.stringify(timings));
+    assert.ok(timings.waiting >= 0 && timings.waiting <= timings.total, JSON.stringify(timings));
     const main = flat(trainer.variables);
     const replica = await pool.replicaWeights(1);
     assert.equal(replica.length, main.length);
