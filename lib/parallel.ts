@@ -349,7 +349,11 @@ export class WorkerPool implements GradientSource {
   readonly #fail: (e: Error) => void;
   #lastId = 0;
   /** The requests already sent for a batch handed over with the last update. */
-  #ahead: { batch: OperatorBatch; id: number } | null = null;
+  #ahead: {
+    batch: OperatorBatch;
+    id: number;
+    split: { x: Float32Array; n: number; d: number };
+  } | null = null;
   /** Timings of the last {@linkcode WorkerPool.gradients} call (null before the first). */
   lastTimings: PoolTimings | null = null;
 
@@ -473,12 +477,13 @@ export class WorkerPool implements GradientSource {
    */
   async gradients(trainer: Trainer, batch: OperatorBatch): Promise<SourceGradients> {
     const t0 = performance.now();
-    const split = this.#split(batch);
     const R = this.replicas;
-    let id: number;
+    let id: number, split: { x: Float32Array; n: number; d: number };
     if (this.#ahead?.batch === batch) {
-      id = this.#ahead.id;
+      // the points were read and checked when the batch was handed over
+      ({ id, split } = this.#ahead);
     } else {
+      split = this.#split(batch);
       // Not the batch the Workers already have (none was handed over, or the trainer drew
       // another): a new request, answered after any they are still working on.
       id = ++this.#lastId;
@@ -547,7 +552,7 @@ export class WorkerPool implements GradientSource {
       if (request) message.next = request;
       w.postMessage(message, request ? [request.x.buffer] : []);
     });
-    this.#ahead = split ? { batch: next!.batch, id } : null;
+    this.#ahead = split ? { batch: next!.batch, id, split } : null;
   }
 
   /** Sends the trainer's weights and optimiser state to every replica (after a revival). */
