@@ -6,6 +6,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor } from "./types.ts";
+import { parseChoice } from "./choices.ts";
 
 /** The activations the models accept. */
 export const ACTIVATION_NAMES = ["softplus", "silu", "tanh", "sin"] as const;
@@ -77,10 +78,5 @@ const ACTIVATIONS: Record<ActivationName, Activation> = {
 
 /** Looks up an activation; throws naming the allowed ones. */
 export function activation(name: string): Activation {
-  if (!(ACTIVATION_NAMES as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `Unknown activation "${name}": allowed values are ${ACTIVATION_NAMES.join(", ")}`,
-    );
-  }
-  return ACTIVATIONS[name as ActivationName];
+  return ACTIVATIONS[parseChoice(name, { what: "activation", allowed: ACTIVATION_NAMES })];
 }

@@ -10,6 +10,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
+import { parseChoice } from "./choices.ts";
 import {
   assertOutputIndex,
   type Jet,
@@ -75,11 +76,7 @@ export class EnvelopeModel implements Model {
 
   /** Wraps `base`. */
   constructor(base: Model, options: EnvelopeOptions) {
-    if (!(ENVELOPE_KINDS as readonly string[]).includes(options.kind)) {
-      throw new RangeError(
-        `Unknown envelope "${options.kind}": allowed values are ${ENVELOPE_KINDS.join(", ")}`,
-      );
-    }
+    parseChoice(options.kind, { what: "envelope", allowed: ENVELOPE_KINDS });
     const L = base.outputDim;
     const scales = options.scales.length === 1
       ? new Array(L).fill(options.scales[0])

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseChoice } from "./choices.ts";
 
 /** The nesting schemes: `joint` (weighted sum of nested losses), `sequential`, `none` (LoRA). */
 export const NESTING_NAMES = ["joint", "sequential", "none"] as const;
@@ -38,12 +39,7 @@ export interface NestingMaskOptions {
 
 /** Throws unless `name` is a known nesting scheme. */
 export function parseNesting(name: string): Nesting {
-  if (!(NESTING_NAMES as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `Unknown nesting "${name}": allowed values are ${NESTING_NAMES.join(", ")}`,
-    );
-  }
-  return name as Nesting;
+  return parseChoice(name, { what: "nesting", allowed: NESTING_NAMES });
 }
 
 /** Throws unless `modes` is a positive integer. */

@@ -9,6 +9,7 @@ import type { Scalar, Tensor, Variable } from "./types.ts";
 import { fusedElementwise, fusedElementwiseAvailable } from "./webgpu_kernels.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
 import { simdAdam, simdEma, simdRmsprop, simdSumOfSquares } from "./wasm_kernels.ts";
+import { parseChoice } from "./choices.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;
@@ -34,12 +35,7 @@ export interface OptimizerOptions {
 
 /** Throws unless `name` is a known optimiser. */
 export function parseOptimizerName(name: string): OptimizerName {
-  if (!(OPTIMIZER_NAMES as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `Unknown optimizer "${name}": allowed values are ${OPTIMIZER_NAMES.join(", ")}`,
-    );
-  }
-  return name as OptimizerName;
+  return parseChoice(name, { what: "optimizer", allowed: OPTIMIZER_NAMES });
 }
 
 /** An optimiser over a fixed list of variables. */
@@ -266,12 +262,7 @@ export interface ScheduleOptions {
 
 /** Throws unless `name` is a known schedule. */
 export function parseSchedule(name: string): ScheduleName {
-  if (!(SCHEDULE_NAMES as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `Unknown schedule "${name}": allowed values are ${SCHEDULE_NAMES.join(", ")}`,
-    );
-  }
-  return name as ScheduleName;
+  return parseChoice(name, { what: "schedule", allowed: SCHEDULE_NAMES });
 }
 
 /** Learning rate at (0-based) step `step`: cosine lr·½(1 + cos(π t/T)), after an optional warm-up. */

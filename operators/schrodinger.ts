@@ -29,6 +29,7 @@ import type {
   PulledEvaluation,
 } from "../lib/operator.ts";
 import type { Rng } from "../lib/random.ts";
+import { parseChoice } from "../lib/choices.ts";
 
 /** How the Laplacian is computed. */
 export const KINETIC_METHODS = ["forward", "fd", "autodiff"] as const;
@@ -41,12 +42,7 @@ export type Potential = (x: number[]) => number;
 
 /** Throws unless `name` is a known kinetic method. */
 export function parseKineticMethod(name: string): KineticMethod {
-  if (!(KINETIC_METHODS as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `Unknown kinetic method "${name}": allowed values are ${KINETIC_METHODS.join(", ")}`,
-    );
-  }
-  return name as KineticMethod;
+  return parseChoice(name, { what: "kinetic method", allowed: KINETIC_METHODS });
 }
 
 /** Coulomb potential −charge/|x| (hydrogen-like in any dimension). */
@@ -171,21 +167,14 @@ export class SchrodingerOperator implements EigenOperator {
     this.kinetic = parseKineticMethod(options.kinetic ?? "forward");
     this.fdEpsilon = options.fdEpsilon ?? 0.01;
     const rep = options.representation ?? "importance";
-    if (!(REPRESENTATIONS as readonly string[]).includes(rep)) {
-      throw new RangeError(
-        `Unknown representation "${rep}": allowed values are ${REPRESENTATIONS.join(", ")}`,
-      );
-    }
-    this.representation = rep as typeof REPRESENTATIONS[number];
+    this.representation = parseChoice(rep, { what: "representation", allowed: REPRESENTATIONS });
     if (!(this.fdEpsilon > 0)) {
       throw new RangeError(`Invalid finite-difference step ${this.fdEpsilon}: it must be positive`);
     }
-    const sampling = options.sampling ?? "random";
-    if (!(SAMPLING_METHODS as readonly string[]).includes(sampling)) {
-      throw new RangeError(
-        `Unknown sampling "${sampling}": allowed values are ${SAMPLING_METHODS.join(", ")}`,
-      );
-    }
+    const sampling = parseChoice(options.sampling ?? "random", {
+      what: "sampling",
+      allowed: SAMPLING_METHODS,
+    });
     if (sampling === "quasirandom" && !this.density.fromUniform) {
       throw new RangeError(
         `Invalid sampling "quasirandom": density ${this.density.name} has no fromUniform map; use "random"`,
