@@ -159,6 +159,26 @@ Deno.test("Mlp.jet with pullback: the jet of jet() and the tape's gradients of i
   }
 });
 
+Deno.test("EnvelopeModel rejects an unknown kind and scales that do not fit the modes", () => {
+  const base = new Mlp({ inputDim: 2, outputs: 3, hidden: [4], disjoint: true, rng: new Rng(1) });
+  try {
+    assert.match(
+      thrown(() => new EnvelopeModel(base, { kind: "lorentzian", scales: [1] })).message,
+      /Unknown envelope "lorentzian": allowed values are exponential, gaussian/,
+    );
+    assert.match(
+      thrown(() => new EnvelopeModel(base, { kind: "gaussian", scales: [1, 2] })).message,
+      /Mismatched envelope scales: 2 given for 3 modes/,
+    );
+    assert.match(
+      thrown(() => new EnvelopeModel(base, { kind: "gaussian", scales: [1, 0, 2] })).message,
+      /Invalid envelope scale 0 for mode 2: it must be positive/,
+    );
+  } finally {
+    base.dispose();
+  }
+});
+
 Deno.test("EnvelopeModel: its reverse pass gives the tape's gradients, scales included", async (t) => {
   for (const trainable of [true, false]) {
     for (const kind of ["exponential", "gaussian"]) {

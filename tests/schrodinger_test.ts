@@ -384,6 +384,10 @@ Deno.test("SchrodingerOperator rejects bad settings", () => {
     /Mismatched density: it is 3-dimensional, the operator 2-dimensional/,
   );
   assert.match(
+    thrown(() => new SchrodingerOperator({ ...base, representation: "density" })).message,
+    /Unknown representation "density": allowed values are importance, psi/,
+  );
+  assert.match(
     thrown(() => new SchrodingerOperator({ ...base, fdEpsilon: 0 })).message,
     /Invalid finite-difference step 0/,
   );
