@@ -9,6 +9,13 @@ import { parseArgs } from "node:util";
 /** A flag's type. */
 export type FlagType = "number" | "integer" | "string" | "boolean";
 
+/** How a missing value's flag is described ("it takes an integer"). */
+const VALUE_KINDS: Record<string, string> = {
+  string: "a string",
+  integer: "an integer",
+  number: "a number",
+};
+
 /** One flag of a script. */
 export interface FlagSpec {
   /** Value type. */
@@ -176,6 +183,12 @@ export function parseCli(args: string[], options: ParseCliOptions): ParsedCli {
           valued[1]
         }`,
       );
+    }
+    const missing = msg.match(/Option '(--[^' ]+)(?: <value>)?' argument missing/);
+    if (missing) {
+      const type = options.flags[byKebab.get(missing[1].slice(2)) ?? ""]?.type ?? "";
+      const what = VALUE_KINDS[type] ?? "a value";
+      throw new CliError(`Missing value for ${missing[1]}: it takes ${what} (${missing[1]} VALUE)`);
     }
     const positional = msg.match(/Unexpected argument '([^']+)'/);
     if (positional) {

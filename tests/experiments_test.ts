@@ -470,6 +470,29 @@ Deno.test("parseCli switches: --flag and --no-flag, with a clear error for a val
   );
 });
 
+Deno.test("parseCli names a flag left without its value, and a value no preset sets", () => {
+  const options = {
+    usage: "demo",
+    flags: {
+      batch: { type: "integer" as const, min: 1, description: "batch size" },
+      name: { type: "string" as const, description: "a label" },
+    },
+    presets: { default: { batch: 4, name: "a" }, bare: { name: "b" } },
+  };
+  assert.throws(
+    () => parseCli(["--name", "x", "--batch"], options),
+    /^CliError: Missing value for --batch: it takes an integer \(--batch VALUE\)$/,
+  );
+  assert.throws(
+    () => parseCli(["--name"], options),
+    /Missing value for --name: it takes a string \(--name VALUE\)$/,
+  );
+  assert.throws(
+    () => parseCli(["--preset", "bare"], options),
+    /Missing value for --batch: preset bare does not set it$/,
+  );
+});
+
 Deno.test("trainerOptions passes --beta1 and --beta2 to Adam", () => {
   const values = parseCli(["--beta1", "0.8", "--beta2", "0.99"], {
     flags: EXPERIMENT_FLAGS,

@@ -260,6 +260,8 @@ Deno.test("Trainer revive: a killed mode is re-drawn with fresh optimiser and EM
       })
     ).message;
   assert.match(bad({ ratio: 1 }), /Invalid revive ratio 1: it must be in \(0, 1\)/);
+  assert.match(bad({ until: 0 }), /Invalid revive until 0: it must be in \(0, 1\]/);
+  assert.match(bad({ until: 1.5 }), /Invalid revive until 1.5: it must be in \(0, 1\]/);
   assert.match(
     bad({ from: "best" }),
     /Invalid revive source "best": allowed values are init, previous/,
