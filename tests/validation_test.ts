@@ -6,22 +6,28 @@ import assert from "node:assert/strict";
 import {
   completeShellCount,
   degenerateBlocks,
+  eigh,
   EnvelopeModel,
   gaussHermite,
   gaussianMixtureDensity,
   gaussLegendre,
+  generalizedEigh,
   gridQuadrature,
   harmonicOscillator,
   hydrogen2d,
+  matmul,
   Mlp,
   nestingMasks,
   polarQuadrature,
   quasiRandomUniforms,
   Rng,
+  saveCheckpoint,
+  subspaceDistance,
   SymmetricMatrixOperator,
   TabularModel,
   Trainer,
   uniformGrid,
+  weightedGram,
 } from "../mod.ts";
 import { matrixHeatmap } from "../lib/plot.ts";
 import { setup, thrown } from "./helpers.ts";
@@ -127,4 +133,35 @@ Deno.test("matrixHeatmap rejects a fractional index base", () => {
     () => matrixHeatmap([[1, 2], [3, 4]], { indexBase: 0.5 }),
     /Invalid index base 0.5: it must be an integer/,
   );
+});
+
+Deno.test("Small linear algebra rejects shapes that do not fit", () => {
+  rejects(() => eigh([[1, 2, 3], [4, 5, 6]]), /Invalid symmetric matrix: shape 2×3 is not square/);
+  rejects(
+    () => new SymmetricMatrixOperator([[1, 2, 3], [4, 5, 6]]),
+    /Invalid symmetric matrix: shape 2×3 is not square/,
+  );
+  rejects(
+    () => generalizedEigh([[1, 0], [0, 1]], [[1]]),
+    /Invalid generalised eigenproblem: shapes 2×2 and 1×1/,
+  );
+  rejects(() => matmul([[1, 2]], [[1, 2]]), /Mismatched shapes: 1×2 times 1×2/);
+  rejects(() => subspaceDistance([[1], [0]], [[1, 0], [0, 1]]), /Mismatched blocks: 2×1 and 2×2/);
+  rejects(() => weightedGram([[1], [2]], [[1]]), /Mismatched rows: 2 and 1/);
+});
+
+Deno.test("saveCheckpoint rejects a path that names no directory", async () => {
+  const operator = new SymmetricMatrixOperator([[2, 0], [0, 1]]);
+  const model = new TabularModel({ size: 2, outputs: 1, rng: new Rng(0) });
+  const trainer = new Trainer({ operator, model }, { steps: 1, batchSize: "population" });
+  try {
+    for (const dir of [".", "out/.."]) {
+      const error = await saveCheckpoint(dir, trainer).then(() => null, (e: Error) => e);
+      assert.ok(error instanceof RangeError, String(error));
+      assert.match(error.message, /^Invalid checkpoint directory ".*": it must name a directory$/);
+    }
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
 });
