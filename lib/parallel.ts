@@ -157,6 +157,13 @@ export class ShardResults {
   }
 }
 
+/** A batch's points read out once (B×d, row-major), with each replica's shard size n = B/R. */
+interface BatchSplit {
+  x: Float32Array;
+  n: number;
+  d: number;
+}
+
 /** What {@linkcode WorkerPool.create} needs. */
 export interface WorkerPoolOptions {
   /** Total replicas including the main thread (≥ 2). */
@@ -352,7 +359,7 @@ export class WorkerPool implements GradientSource {
   #ahead: {
     batch: OperatorBatch;
     id: number;
-    split: { x: Float32Array; n: number; d: number };
+    split: BatchSplit;
   } | null = null;
   /** Timings of the last {@linkcode WorkerPool.gradients} call (null before the first). */
   lastTimings: PoolTimings | null = null;
@@ -449,7 +456,7 @@ export class WorkerPool implements GradientSource {
   }
 
   /** The batch's points and each replica's shard size; throws when it does not split evenly. */
-  #split(batch: OperatorBatch): { x: Float32Array; n: number; d: number } {
+  #split(batch: OperatorBatch): BatchSplit {
     const [B, d] = batch.x.shape;
     const R = this.replicas;
     if (B % (2 * R) !== 0) {
@@ -462,7 +469,7 @@ export class WorkerPool implements GradientSource {
 
   /** Worker i's request for its shard of the batch (shard i + 1; the main thread takes shard 0). */
   #request(
-    split: { x: Float32Array; n: number; d: number },
+    split: BatchSplit,
     i: number,
     id: number,
     shift: number,
@@ -478,7 +485,7 @@ export class WorkerPool implements GradientSource {
   async gradients(trainer: Trainer, batch: OperatorBatch): Promise<SourceGradients> {
     const t0 = performance.now();
     const R = this.replicas;
-    let id: number, split: { x: Float32Array; n: number; d: number };
+    let id: number, split: BatchSplit;
     if (this.#ahead?.batch === batch) {
       // the points were read and checked when the batch was handed over
       ({ id, split } = this.#ahead);
@@ -535,7 +542,7 @@ export class WorkerPool implements GradientSource {
    * its shard of `next` when given (the batch {@linkcode WorkerPool.gradients} gets next).
    */
   applying(update: { lr: number; scale: number }, next?: NextBatch): void {
-    let split: { x: Float32Array; n: number; d: number } | null = null;
+    let split: BatchSplit | null = null;
     if (next && this.prefetches) {
       try {
         split = this.#split(next.batch);
