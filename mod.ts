@@ -39,4 +39,5 @@ export * from "./operators/analytic.ts";
 export * from "./lib/types.ts";
 export * from "./lib/checkpoint.ts";
 export * from "./lib/cli.ts";
-export * from "./lib/parallel.ts";
+export { WorkerPool, workersUnavailable } from "./lib/parallel.ts";
+export type { PoolTimings, WorkerPoolOptions } from "./lib/parallel.ts";

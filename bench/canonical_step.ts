@@ -56,8 +56,8 @@ async function timeSteps(v: typeof DEFAULTS, own = false): Promise<number[]> {
     rng,
   });
   const opt = createOptimizer(net.variables, { name: "rmsprop", alpha: 0.999, epsilon: 1e-10 });
-  const x = tf.tensor2d(rng.normals(v.batch * 2, 16), [v.batch, 2]);
-  const g = tf.tensor2d(rng.normals(v.batch * v.modes, 1e-3), [v.batch, v.modes]);
+  const x = tf.tensor2d(rng.normals(v.batch * 2, { std: 16 }), [v.batch, 2]);
+  const g = tf.tensor2d(rng.normals(v.batch * v.modes, { std: 1e-3 }), [v.batch, v.modes]);
   const times: number[] = [];
   for (let i = 0; i < v.warmup + v.steps; i++) {
     const t0 = performance.now();

@@ -75,7 +75,7 @@ export async function replicatedTrainer(
   options: { workers: number; seed: number },
 ): Promise<{ trainer: Trainer; close: () => void }> {
   const rng = new Rng(options.seed);
-  const model = buildModel(problem, config, rng);
+  const model = buildModel(problem, config, { rng });
   const trainer = new Trainer(
     { operator: buildOperator(problem, config), model },
     trainerOptions(config, rng),

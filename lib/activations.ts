@@ -6,7 +6,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor } from "./types.ts";
-import { parseChoice } from "./choices.ts";
+import { parseChoice } from "./checks.ts";
 
 /** The activations the models accept. */
 export const ACTIVATION_NAMES = ["softplus", "silu", "tanh", "sin"] as const;

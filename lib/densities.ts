@@ -7,6 +7,7 @@
  */
 import { inverseNormalCdf, quasiRandomUniforms } from "./quasirandom.ts";
 import type { Rng } from "./random.ts";
+import { assertPositiveInteger } from "./checks.ts";
 
 /** A sampling density on R^d with analytic derivatives of its square root. */
 export interface SamplingDensity {
@@ -56,16 +57,14 @@ function positive(value: number, name: string): void {
  */
 export function gaussianDensity(options: { dim: number; std: number }): SamplingDensity {
   const { dim, std } = options;
-  if (!Number.isInteger(dim) || dim <= 0) {
-    throw new RangeError(`Invalid dimension ${dim}: it must be a positive integer`);
-  }
+  assertPositiveInteger(dim, "dimension");
   positive(std, "standard deviation");
   const s2 = std * std;
   const norm = Math.pow(2 * Math.PI * s2, -dim / 2);
   return {
     dim,
     name: `gaussian(std=${std})`,
-    sample: (rng, n) => rng.normals(n * dim, std),
+    sample: (rng, n) => rng.normals(n * dim, { std: std }),
     uniformDim: dim,
     fromUniform: (u, n) =>
       Float32Array.from(u.subarray(0, n * dim), (v) => std * inverseNormalCdf(v)),
@@ -174,9 +173,7 @@ export function gaussianMixtureDensity(
   options: { dim: number; stds: number[]; weights?: number[] },
 ): SamplingDensity {
   const { dim, stds } = options;
-  if (!Number.isInteger(dim) || dim <= 0) {
-    throw new RangeError(`Invalid dimension ${dim}: it must be a positive integer`);
-  }
+  assertPositiveInteger(dim, "dimension");
   if (stds.length === 0) throw new RangeError("Invalid mixture: at least one component is needed");
   stds.forEach((s) => positive(s, "standard deviation"));
   const raw = options.weights ?? stds.map(() => 1);

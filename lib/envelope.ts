@@ -10,7 +10,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Tensor, Tensor2D, Tensor3D, Variable } from "./types.ts";
-import { parseChoice } from "./choices.ts";
+import { assertPositive, parseChoice } from "./checks.ts";
 import {
   assertOutputIndex,
   type Jet,
@@ -90,9 +90,7 @@ export class EnvelopeModel implements Model {
       }
     });
     const sigma = options.inverseSqrtGaussian;
-    if (sigma !== undefined && !(sigma > 0)) {
-      throw new RangeError(`Invalid density standard deviation ${sigma}: it must be positive`);
-    }
+    if (sigma !== undefined) assertPositive(sigma, "density standard deviation");
     this.base = base;
     this.envelope = options.kind as EnvelopeKind;
     this.kind = `${base.kind}+${options.kind}-envelope`;

@@ -9,6 +9,7 @@ import {
   columns,
   type EighResult,
   generalizedEigh,
+  type GramBlocks,
   matmul,
   type Matrix,
   subspaceDistanceFromGrams,
@@ -104,13 +105,6 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** Inner products of learned (A) and true (B) columns on the same points: AᵀA, AᵀB, BᵀB. */
-interface GramBlocks {
-  aa: Matrix;
-  ab: Matrix;
-  bb: Matrix;
-}
-
 /** The unweighted {@linkcode GramBlocks} of two column blocks: three passes, no copies. */
 function gramBlocks(a: Matrix, b: Matrix): GramBlocks {
   const ones = new Array<number>(a.length).fill(1);
@@ -125,7 +119,11 @@ function gramBlocks(a: Matrix, b: Matrix): GramBlocks {
 function gramDistance(g: GramBlocks, la: number[], tb: number[]): number {
   const pick = (m: Matrix, rows: number[], cols: number[]) =>
     rows.map((i) => cols.map((j) => m[i][j]));
-  return subspaceDistanceFromGrams(pick(g.aa, la, la), pick(g.ab, la, tb), pick(g.bb, tb, tb));
+  return subspaceDistanceFromGrams({
+    aa: pick(g.aa, la, la),
+    ab: pick(g.ab, la, tb),
+    bb: pick(g.bb, tb, tb),
+  });
 }
 
 /** The Grams of the rotated columns A·C (C with as many rows as A has columns) against B. */
@@ -236,7 +234,7 @@ export function eigenReport(
   if (ritz) {
     report.ritzVectors = ritz.vectors;
     if (grams && options.blocks) {
-      const refined = rotatedGrams(grams, columns(ritz.vectors, 0, K));
+      const refined = rotatedGrams(grams, columns(ritz.vectors, { to: K }));
       report.ritzBlockSubspaceDistances = options.blocks.map((b) => gramDistance(refined, b, b));
       report.ritzSubspaceDistanceAvg = mean(report.ritzBlockSubspaceDistances);
     }
@@ -267,16 +265,25 @@ export interface SingularReportOptions {
   right?: Matrix;
 }
 
+/** The learned functions of an SVD on the evaluation points, the input of {@linkcode singularReport}. */
+export interface SingularFunctionValues {
+  /** f on the X points, n_x×L. */
+  f: Matrix;
+  /** (Tg) on the X points, n_x×L. */
+  tg: Matrix;
+  /** g on the Y points, n_y×L. */
+  g: Matrix;
+}
+
 /**
- * SVD metrics from f on X (n_x×L), Tg on X (n_x×L) and g on Y (n_y×L). Orthogonality is the worse of
- * the two sides; subspace distances per mode are the worse of left and right.
+ * SVD metrics from f and Tg on X and g on Y. Orthogonality is the worse of the two sides; subspace
+ * distances per mode are the worse of left and right.
  */
 export function singularReport(
-  f: Matrix,
-  tg: Matrix,
-  g: Matrix,
+  values: SingularFunctionValues,
   options: SingularReportOptions = {},
 ): SpectralReport {
+  const { f, tg, g } = values;
   const L = f[0].length;
   const covF = weightedGram(f, f, options.xWeights);
   const covG = weightedGram(g, g, options.yWeights);

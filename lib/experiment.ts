@@ -464,8 +464,13 @@ export interface ExperimentSummary {
   finalLoss: number;
 }
 
-/** Builds the model the config describes. */
-export function buildModel(problem: SchrodingerProblem, config: ExperimentConfig, rng: Rng): Model {
+/** Builds the model the config describes, its initial weights drawn from `options.rng`. */
+export function buildModel(
+  problem: SchrodingerProblem,
+  config: ExperimentConfig,
+  options: { rng: Rng },
+): Model {
+  const { rng } = options;
   const base = new Mlp({
     inputDim: problem.dim,
     outputs: config.modes,
@@ -718,12 +723,11 @@ function angleDistances(learned: Matrix, truth: Matrix, weights: number[], block
   return out;
 }
 
-/** Evaluates the model against the analytic spectrum on the problem's quadrature. */
+/** Evaluates the trained model against the analytic spectrum on the problem's quadrature. */
 export async function evaluateExperiment(
   problem: SchrodingerProblem,
   config: ExperimentConfig,
-  op: SchrodingerOperator,
-  model: Model,
+  trained: { operator: SchrodingerOperator; model: Model },
 ): Promise<{
   report: SpectralReport;
   modes: ModeSummary[];
@@ -732,6 +736,7 @@ export async function evaluateExperiment(
   quadrature: Quadrature;
   gram: Matrix;
 }> {
+  const { operator: op, model } = trained;
   const states = problem.spectrum.states(config.evalModes || config.modes);
   const blocks = degenerateBlocks(states);
   const quadrature = problem.quadrature(config);
@@ -901,7 +906,7 @@ export async function runExperiment(
     simdKernels: config.simdKernels ?? true,
   });
   const rng = new Rng(config.seed);
-  const model = buildModel(problem, config, rng);
+  const model = buildModel(problem, config, { rng });
   const op = buildOperator(problem, config);
   if (config.out) {
     writeJson(`${config.out}/config.json`, {
@@ -959,7 +964,7 @@ export async function runExperiment(
       }
       if (config.evalEvery > 0 && rec.step % config.evalEvery === 0 && rec.step < config.steps) {
         await trainer.withEvaluationWeights(async () => {
-          const { modes } = await evaluateExperiment(problem, config, op, model);
+          const { modes } = await evaluateExperiment(problem, config, { operator: op, model });
           log(
             `\n[eval step ${rec.step}] mean rel. energy error (Rayleigh) ${
               mean(modes.map((m) => m.rayleighRelError)).toExponential(2)
@@ -1000,12 +1005,10 @@ export async function runExperiment(
     last: trainer.history[trainer.history.length - 1],
     history: trainer.history,
   };
-  const { report, modes, blocks, gram, quadrature } = await evaluateExperiment(
-    problem,
-    config,
-    op,
+  const { report, modes, blocks, gram, quadrature } = await evaluateExperiment(problem, config, {
+    operator: op,
     model,
-  );
+  });
   const summary: ExperimentSummary = {
     problem: problem.name,
     preset: meta.preset,

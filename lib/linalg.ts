@@ -241,20 +241,35 @@ export function subspaceDistance(a: Matrix, b: Matrix): number {
   return Math.max(0, 1 - s / ka);
 }
 
+/** The inner products of two column blocks A and B on the same points (k×k each). */
+export interface GramBlocks {
+  /** AᵀA. */
+  aa: Matrix;
+  /** AᵀB. */
+  ab: Matrix;
+  /** BᵀB. */
+  bb: Matrix;
+}
+
 /**
  * The {@linkcode subspaceDistance} of column blocks A and B given only their inner products
- * AᵀA, AᵀB and BᵀB (k×k each): Gram–Schmidt of the columns is the Cholesky factor R of AᵀA
+ * AᵀA, AᵀB and BᵀB: Gram–Schmidt of the columns is the Cholesky factor R of AᵀA
  * (Q = A R⁻¹), so QₐᵀQ_b = Rₐ⁻ᵀ (AᵀB) R_b⁻¹; a column whose remaining norm is ≤ 1e-12 adds
  * nothing, as there. Costs O(k³), however many rows the blocks have.
  *
  * @example Two of three coordinate axes against the first
  * ```ts
  * import { subspaceDistanceFromGrams } from "./linalg.ts";
- * const d = subspaceDistanceFromGrams([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 0], [0, 1]]);
+ * const d = subspaceDistanceFromGrams({
+ *   aa: [[1, 0], [0, 1]],
+ *   ab: [[1, 0], [0, 0]],
+ *   bb: [[1, 0], [0, 1]],
+ * });
  * console.log(d); // 0.5
  * ```
  */
-export function subspaceDistanceFromGrams(aa: Matrix, ab: Matrix, bb: Matrix): number {
+export function subspaceDistanceFromGrams(grams: GramBlocks): number {
+  const { aa, ab, bb } = grams;
   const k = aa.length;
   if (ab.length !== k || bb.length !== k || ab.some((r) => r.length !== k)) {
     throw new RangeError(`Mismatched Gram matrices: expected ${k}×${k} blocks`);
@@ -303,9 +318,9 @@ function gramCholesky(g: Matrix): Matrix {
   return r;
 }
 
-/** Columns `from`..`to`-1 of a matrix. */
-export function columns(a: Matrix, from: number, to: number): Matrix {
-  return a.map((row) => row.slice(from, to));
+/** Columns `from` (default 0) up to, not including, `to` (default all) of a matrix. */
+export function columns(a: Matrix, range: { from?: number; to?: number }): Matrix {
+  return a.map((row) => row.slice(range.from ?? 0, range.to));
 }
 
 /**

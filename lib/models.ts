@@ -20,6 +20,7 @@ import {
 } from "./wasm_kernels.ts";
 import { transposedProduct } from "./gradients.ts";
 import { hostInputJet, radius, rowBlock } from "./tensor_rows.ts";
+import { assertPositive, assertPositiveInteger } from "./checks.ts";
 
 /**
  * Value, input gradient and input Laplacian of a model's L outputs at B points in d dimensions:
@@ -122,12 +123,6 @@ export function assertOutputIndex(mode: number, outputs: number): void {
   }
 }
 
-function positiveInt(value: number, name: string): void {
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
-  }
-}
-
 /** Fixed random Fourier features [sin(xB), cos(xB)] with B = 2π·scale·N(0,1)^{d×m}. */
 export interface FourierOptions {
   /** Number of frequencies m (the features have width 2m). */
@@ -224,17 +219,17 @@ export class Mlp implements Model {
 
   /** Creates the network with He-normal weights and zero biases. */
   constructor(options: MlpOptions) {
-    positiveInt(options.inputDim, "input dimension");
-    positiveInt(options.outputs, "number of outputs");
+    assertPositiveInteger(options.inputDim, "input dimension");
+    assertPositiveInteger(options.outputs, "number of outputs");
     const hidden = options.hidden ?? [128, 128, 128];
-    hidden.forEach((h) => positiveInt(h, "hidden width"));
+    hidden.forEach((h) => assertPositiveInteger(h, "hidden width"));
     this.act = activation(options.activation ?? "softplus");
     this.secondOrderAutodiffSafe = this.act.secondOrderAutodiffSafe;
     this.inputDim = options.inputDim;
     this.outputDim = options.outputs;
     const disjoint = options.disjoint ?? false;
     const perNetwork = options.modesPerNetwork ?? 1;
-    positiveInt(perNetwork, "modes per network");
+    assertPositiveInteger(perNetwork, "modes per network");
     if (disjoint && options.outputs % perNetwork !== 0) {
       throw new RangeError(
         `Invalid modes per network ${perNetwork}: it must divide the number of outputs (${options.outputs})`,
@@ -259,12 +254,10 @@ export class Mlp implements Model {
     const rawDim = options.inputDim + (this.radial ? 1 : 0);
     let featureDim = rawDim;
     if (options.fourier) {
-      positiveInt(options.fourier.frequencies, "number of Fourier frequencies");
-      if (!(options.fourier.scale > 0)) {
-        throw new RangeError(`Invalid Fourier scale ${options.fourier.scale}: it must be positive`);
-      }
+      assertPositiveInteger(options.fourier.frequencies, "number of Fourier frequencies");
+      assertPositive(options.fourier.scale, "Fourier scale");
       const m = options.fourier.frequencies;
-      const b = rng.normals(rawDim * m, 2 * Math.PI * options.fourier.scale);
+      const b = rng.normals(rawDim * m, { std: 2 * Math.PI * options.fourier.scale });
       this.fourier = tf.tensor2d(b, [rawDim, m]);
       featureDim = 2 * m;
     } else {
@@ -280,13 +273,13 @@ export class Mlp implements Model {
       this.#initStd.push(std);
       let w: Tensor, b: Tensor;
       if (k === 0) {
-        w = tf.tensor2d(rng.normals(fanIn * G * fanOut, std), [fanIn, G * fanOut]);
+        w = tf.tensor2d(rng.normals(fanIn * G * fanOut, { std: std }), [fanIn, G * fanOut]);
         b = tf.zeros([G * fanOut]);
       } else if (G === 1) {
-        w = tf.tensor2d(rng.normals(fanIn * fanOut, std), [fanIn, fanOut]);
+        w = tf.tensor2d(rng.normals(fanIn * fanOut, { std: std }), [fanIn, fanOut]);
         b = tf.zeros([fanOut]);
       } else {
-        w = tf.tensor3d(rng.normals(G * fanIn * fanOut, std), [G, fanIn, fanOut]);
+        w = tf.tensor3d(rng.normals(G * fanIn * fanOut, { std: std }), [G, fanIn, fanOut]);
         b = tf.zeros([G * fanOut]);
       }
       this.weights.push(tf.variable(w));
@@ -782,7 +775,7 @@ export class Mlp implements Model {
     this.weights.forEach((w, k) => {
       const fanIn = this.widths[k], h = this.widths[k + 1];
       const copy = from !== undefined && k < lastLayer;
-      const fresh = copy ? null : rng.normals(fanIn * h, this.#initStd[k]);
+      const fresh = copy ? null : rng.normals(fanIn * h, { std: this.#initStd[k] });
       // The first layer holds the networks side by side as column blocks, later ones as groups.
       const [block, axis] = k === 0
         ? [copy ? tf.slice(w, [0, from! * h], [fanIn, h]) : tf.tensor2d(fresh!, [fanIn, h]), 1]
@@ -976,12 +969,12 @@ export class TabularModel implements Model {
 
   /** Creates the table with normal initial values. */
   constructor(options: TabularOptions) {
-    positiveInt(options.size, "table size");
-    positiveInt(options.outputs, "number of outputs");
+    assertPositiveInteger(options.size, "table size");
+    assertPositiveInteger(options.outputs, "number of outputs");
     this.size = options.size;
     this.outputDim = options.outputs;
     const init = tf.tensor2d(
-      options.rng.normals(options.size * options.outputs, options.initStd ?? 0.1),
+      options.rng.normals(options.size * options.outputs, { std: options.initStd ?? 0.1 }),
       [options.size, options.outputs],
     );
     this.variables = [tf.variable(init)];
@@ -1048,9 +1041,9 @@ export class EmbeddingMlp implements Model {
 
   /** Creates the embedding (N(0,1) entries) and the MLP. */
   constructor(options: EmbeddingMlpOptions) {
-    positiveInt(options.size, "number of indices");
+    assertPositiveInteger(options.size, "number of indices");
     const e = options.embeddingDim ?? 16;
-    positiveInt(e, "embedding width");
+    assertPositiveInteger(e, "embedding width");
     this.size = options.size;
     this.outputDim = options.outputs;
     const init = tf.tensor2d(options.rng.normals(options.size * e), [options.size, e]);

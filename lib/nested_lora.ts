@@ -11,6 +11,7 @@
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import type { Scalar, Tensor, Tensor1D, Tensor2D } from "./types.ts";
+import type { SingularEvaluation } from "./operator.ts";
 import {
   assertModes,
   type NestingMaskOptions,
@@ -126,18 +127,13 @@ export function nestedLoraEvdGradient(
  * grad_f = (2/B₁)[−m ⊙ Tg + f (M ⊙ Λ_g)], grad_g = (2/B₂)[−m ⊙ T*f + g (M ⊙ Λ_f)],
  * with Λ_f = fᵀf/B₁, Λ_g = gᵀg/B₂.
  *
- * @param f f(x_b), B₁×L
- * @param tg (Tg)(x_b), B₁×L
- * @param g g(y_b), B₂×L
- * @param tsf (T*f)(y_b), B₂×L
+ * @param evaluation f(x_b) and (Tg)(x_b), B₁×L; g(y_b) and (T*f)(y_b), B₂×L
  */
 export function nestedLoraSvdGradient(
-  f: Tensor2D,
-  tg: Tensor2D,
-  g: Tensor2D,
-  tsf: Tensor2D,
+  evaluation: SingularEvaluation,
   options: { masks: NestingMasks },
 ): SvdGradient {
+  const { f, tg, g, tsf } = evaluation;
   const [B1, L] = f.shape;
   const B2 = g.shape[0];
   assertShape(tg, [B1, L], "Tg");
@@ -250,14 +246,17 @@ export class NestedLoraLoss {
     this.estimator = options.estimator ?? "split";
   }
 
-  /** EVD output gradient, see {@linkcode nestedLoraEvdGradient}. */
-  evd(f: Tensor2D, tf_: Tensor2D, estimator: GramEstimator = this.estimator): EvdGradient {
-    return nestedLoraEvdGradient(f, tf_, { masks: this.masks, estimator });
+  /** EVD output gradient, see {@linkcode nestedLoraEvdGradient} (estimator: this loss's by default). */
+  evd(f: Tensor2D, tf_: Tensor2D, options: { estimator?: GramEstimator } = {}): EvdGradient {
+    return nestedLoraEvdGradient(f, tf_, {
+      masks: this.masks,
+      estimator: options.estimator ?? this.estimator,
+    });
   }
 
   /** SVD output gradients, see {@linkcode nestedLoraSvdGradient}. */
-  svd(f: Tensor2D, tg: Tensor2D, g: Tensor2D, tsf: Tensor2D): SvdGradient {
-    return nestedLoraSvdGradient(f, tg, g, tsf, { masks: this.masks });
+  svd(evaluation: SingularEvaluation): SvdGradient {
+    return nestedLoraSvdGradient(evaluation, { masks: this.masks });
   }
 
   /** CDK output gradients, see {@linkcode nestedLoraCdkGradient}. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseChoice } from "./choices.ts";
+import { assertPositiveInteger, parseChoice } from "./checks.ts";
 
 /** The nesting schemes: `joint` (weighted sum of nested losses), `sequential`, `none` (LoRA). */
 export const NESTING_NAMES = ["joint", "sequential", "none"] as const;
@@ -44,9 +44,7 @@ export function parseNesting(name: string): Nesting {
 
 /** Throws unless `modes` is a positive integer. */
 export function assertModes(modes: number): void {
-  if (!Number.isInteger(modes) || modes <= 0) {
-    throw new RangeError(`Invalid number of modes ${modes}: it must be a positive integer`);
-  }
+  assertPositiveInteger(modes, "number of modes");
 }
 
 /**

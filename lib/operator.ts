@@ -82,16 +82,24 @@ export interface EigenOperator {
   setShift?(shift: number): void;
 }
 
+/** The two networks of an SVD: f on X (the left functions) and g on Y (the right ones). */
+export interface SingularModels {
+  /** f, learning √σ φ on X. */
+  f: Model;
+  /** g, learning √σ ψ on Y. */
+  g: Model;
+}
+
 /** An operator T: L²(q) → L²(p) for the SVD: learns f = √σ φ on X and g = √σ ψ on Y. */
 export interface SingularOperator {
   /** Discriminator. */
   readonly kind: "svd";
-  /** Draws an x-batch of `batchSize` and an independent y-batch of `yBatchSize` (default equal). */
-  sample(rng: Rng, batchSize: number, yBatchSize?: number): OperatorBatch;
+  /** Draws an x-batch of `batchSize` and an independent y-batch of `options.yBatchSize` (default equal). */
+  sample(rng: Rng, batchSize: number, options?: { yBatchSize?: number }): OperatorBatch;
   /** Both whole domains (finite domains only). */
   populationBatch?(): OperatorBatch;
   /** f, Tg, g, T*f at the batch (untaped). */
-  evaluate(f: Model, g: Model, batch: OperatorBatch): SingularEvaluation;
+  evaluate(models: SingularModels, batch: OperatorBatch): SingularEvaluation;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Scalar, Tensor, Variable } from "./types.ts";
 import { fusedElementwise, fusedElementwiseAvailable } from "./webgpu_kernels.ts";
 import { prefersBatchedKernels } from "./kernel_layout.ts";
 import { simdAdam, simdEma, simdRmsprop, simdSumOfSquares } from "./wasm_kernels.ts";
-import { parseChoice } from "./choices.ts";
+import { parseChoice } from "./checks.ts";
 
 /** The optimisers the toolkit provides. */
 export const OPTIMIZER_NAMES = ["rmsprop", "adam", "sgd"] as const;

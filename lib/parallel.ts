@@ -325,7 +325,7 @@ export function workersUnavailable(): string | null {
  * const config = { ...HYDROGEN2D_PRESETS.smoke, batch: 64, steps: 3 };
  * const problem = hydrogen2dProblem();
  * const rng = new Rng(config.seed);
- * const model = buildModel(problem, config, rng);
+ * const model = buildModel(problem, config, { rng });
  * const operator = buildOperator(problem, config);
  * const trainer = new Trainer({ operator, model }, trainerOptions(config, rng));
  * const pool = await WorkerPool.create(trainer, { workers: 2, spec: problem.spec!, config });

@@ -69,7 +69,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     });
     const problem = problemFromSpec(msg.spec);
     const rng = new Rng(msg.config.seed);
-    model = buildModel(problem, msg.config, rng);
+    model = buildModel(problem, msg.config, { rng });
     operator = buildOperator(problem, msg.config);
     trainer = new Trainer({ operator, model }, {
       ...trainerOptions(msg.config, rng),

@@ -31,6 +31,7 @@ import {
   type RgbaImage,
   textSize,
 } from "./png.ts";
+import { assertPositiveInteger } from "./checks.ts";
 
 export { writePng } from "./png.ts";
 
@@ -94,12 +95,6 @@ const BORDER: Rgb = [170, 170, 170];
 
 // ---------------------------------------------------------------------------------------------
 // Validation
-
-function positiveInt(value: number, name: string): void {
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
-  }
-}
 
 function checkCmap(cmap: string): ColormapName {
   if (cmap !== "diverging" && cmap !== "sequential") {
@@ -251,7 +246,7 @@ export function heatmap(values: ValueGrid, options: HeatmapOptions = {}): RgbaIm
   const cmap = checkCmap(options.cmap ?? "diverging");
   const [lo, hi] = options.range ? checkRange(options.range) : autoRange([values], cmap);
   const cell = options.cellSize ?? 1;
-  positiveInt(cell, "cell size");
+  assertPositiveInteger(cell, "cell size");
   const image = createImage(cols * cell, rows * cell);
   const width = image.width;
   const data = image.data;
@@ -375,9 +370,9 @@ export function panelGrid(panels: readonly PlotPanel[], options: PanelGridOption
   if (!Array.isArray(panels) || panels.length === 0) {
     throw new RangeError("Invalid panels: they must be a non-empty array of { values, title }");
   }
-  positiveInt(options?.columns, "column count");
+  assertPositiveInteger(options?.columns, "column count");
   const size = options.panelSize ?? 96;
-  positiveInt(size, "panel size");
+  assertPositiveInteger(size, "panel size");
   const cmap = checkCmap(options.cmap ?? "diverging");
   const scaleMode = options.scale ?? "panel";
   if (scaleMode !== "panel" && scaleMode !== "shared") {
@@ -479,7 +474,7 @@ function niceTicksWithStep(
 ): { ticks: number[]; step: number } {
   checkRange([low, high], "tick interval");
   const count = options.count ?? 5;
-  positiveInt(count, "tick count");
+  assertPositiveInteger(count, "tick count");
   const raw = (high - low) / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const norm = raw / magnitude;
@@ -699,10 +694,10 @@ export function lineChartLayout(
   const checked = checkSeries(series);
   const width = options.width ?? 800;
   const height = options.height ?? 500;
-  positiveInt(width, "width");
-  positiveInt(height, "height");
+  assertPositiveInteger(width, "width");
+  assertPositiveInteger(height, "height");
   const fs = options.fontScale ?? 2;
-  positiveInt(fs, "font scale");
+  assertPositiveInteger(fs, "font scale");
   const logY = options.logY ?? false;
   const { ascent, descent, advance } = FONT_METRICS;
   const lineH = (ascent + descent) * fs;
@@ -1063,9 +1058,9 @@ export function matrixHeatmap(matrix: ValueGrid, options: MatrixHeatmapOptions =
   const range = options.range ? checkRange(options.range) : autoRange([matrix], cmap);
   const cell = options.cellSize ??
     Math.max(2, Math.min(80, Math.floor(480 / Math.max(rows, cols))));
-  positiveInt(cell, "cell size");
+  assertPositiveInteger(cell, "cell size");
   const fs = options.fontScale ?? 2;
-  positiveInt(fs, "font scale");
+  assertPositiveInteger(fs, "font scale");
   const base = options.indexBase ?? 1;
   if (!Number.isInteger(base)) {
     throw new RangeError(`Invalid index base ${base}: it must be an integer`);

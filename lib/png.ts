@@ -19,6 +19,7 @@
  * @module
  */
 import { deflateSync, inflateSync } from "node:zlib";
+import { assertFinite, assertPositiveInteger } from "./checks.ts";
 
 /** An 8-bit RGBA image: `data` holds `width * height * 4` bytes, row-major, top row first. */
 export interface RgbaImage {
@@ -53,24 +54,12 @@ export const MAX_PIXELS = 2 ** 28;
 // ---------------------------------------------------------------------------------------------
 // Validation helpers
 
-function positiveInt(value: number, name: string): void {
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
-  }
-}
-
-function finite(value: number, name: string): void {
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new RangeError(`Invalid ${name} ${value}: it must be a finite number`);
-  }
-}
-
 function assertImage(image: RgbaImage, name = "image"): void {
   if (image === null || typeof image !== "object") {
     throw new RangeError(`Invalid ${name} ${image}: it must be an object with width, height, data`);
   }
-  positiveInt(image.width, `${name} width`);
-  positiveInt(image.height, `${name} height`);
+  assertPositiveInteger(image.width, `${name} width`);
+  assertPositiveInteger(image.height, `${name} height`);
   if (!(image.data instanceof Uint8Array)) {
     throw new RangeError(`Invalid ${name} data: it must be a Uint8Array of RGBA bytes`);
   }
@@ -433,8 +422,8 @@ export function decodePng(bytes: Uint8Array): RgbaImage {
   }
   if (!header) throw new RangeError("Invalid PNG bytes: the IHDR chunk is missing");
   const { width, height, bitDepth, colorType, interlace } = header;
-  positiveInt(width, "PNG width");
-  positiveInt(height, "PNG height");
+  assertPositiveInteger(width, "PNG width");
+  assertPositiveInteger(height, "PNG height");
   if (bitDepth !== 8) {
     throw new RangeError(`Unsupported PNG bit depth ${bitDepth}: only 8-bit images are supported`);
   }
@@ -538,8 +527,8 @@ export function createImage(
   height: number,
   options: CreateImageOptions = {},
 ): RgbaImage {
-  positiveInt(width, "width");
-  positiveInt(height, "height");
+  assertPositiveInteger(width, "width");
+  assertPositiveInteger(height, "height");
   if (width * height > MAX_PIXELS) {
     throw new RangeError(
       `Invalid image size ${width}x${height}: it must have at most ${MAX_PIXELS} pixels`,
@@ -618,8 +607,8 @@ export interface SetPixelOptions extends PixelPoint {
  * ```
  */
 export function setPixel(image: RgbaImage, options: SetPixelOptions): void {
-  finite(options.x, "x");
-  finite(options.y, "y");
+  assertFinite(options.x, "x");
+  assertFinite(options.y, "y");
   put(image, Math.round(options.x), Math.round(options.y), rgba(options.color));
 }
 
@@ -642,8 +631,8 @@ export interface FillRectOptions extends PixelRect {
  */
 export function fillRect(image: RgbaImage, options: FillRectOptions): void {
   const { x, y, width, height } = options;
-  finite(x, "x");
-  finite(y, "y");
+  assertFinite(x, "x");
+  assertFinite(y, "y");
   if (!(width >= 0) || !Number.isFinite(width)) {
     throw new RangeError(`Invalid width ${width}: it must be a finite number ≥ 0`);
   }
@@ -689,9 +678,9 @@ export interface DrawLineOptions {
  * ```
  */
 export function drawLine(image: RgbaImage, options: DrawLineOptions): void {
-  for (const key of ["x0", "y0", "x1", "y1"] as const) finite(options[key], key);
+  for (const key of ["x0", "y0", "x1", "y1"] as const) assertFinite(options[key], key);
   const width = options.width ?? 1;
-  positiveInt(width, "line width");
+  assertPositiveInteger(width, "line width");
   const c = rgba(options.color);
   let x = Math.round(options.x0);
   let y = Math.round(options.y0);
@@ -743,8 +732,8 @@ export interface FillCircleOptions extends PixelPoint {
  * ```
  */
 export function fillCircle(image: RgbaImage, options: FillCircleOptions): void {
-  finite(options.x, "x");
-  finite(options.y, "y");
+  assertFinite(options.x, "x");
+  assertFinite(options.y, "y");
   const { radius } = options;
   if (!(radius >= 0) || !Number.isFinite(radius)) {
     throw new RangeError(`Invalid radius ${radius}: it must be a finite number ≥ 0`);
@@ -775,8 +764,8 @@ export function fillCircle(image: RgbaImage, options: FillCircleOptions): void {
  */
 export function drawImage(target: RgbaImage, source: RgbaImage, options: PixelPoint): void {
   assertImage(source, "source");
-  finite(options.x, "x");
-  finite(options.y, "y");
+  assertFinite(options.x, "x");
+  assertFinite(options.y, "y");
   const ox = Math.round(options.x);
   const oy = Math.round(options.y);
   const s = source.data;
@@ -1016,8 +1005,8 @@ export interface DrawTextOptions extends PixelPoint {
  * ```
  */
 export function drawText(image: RgbaImage, text: string, options: DrawTextOptions): PixelRect {
-  finite(options.x, "x");
-  finite(options.y, "y");
+  assertFinite(options.x, "x");
+  assertFinite(options.y, "y");
   const scale = options.scale ?? 1;
   const size = textSize(text, { scale });
   const align = options.align ?? "left";

@@ -20,6 +20,7 @@ import {
 } from "./quadrature.ts";
 import { harmonicOscillator, hydrogen2d, hydrogen3d } from "../operators/analytic.ts";
 import { coulombPotential, harmonicPotential } from "../operators/schrodinger.ts";
+import { assertPositiveInteger } from "./checks.ts";
 
 const HYDROGEN2D_BASE: ExperimentConfig = {
   modes: 16,
@@ -302,12 +303,36 @@ export function parseOmegas(text: string, dim: number): number[] {
   return values;
 }
 
-/** The oscillator problem for a configuration. */
-export function oscillatorProblem(
-  dim: number,
-  omegas: number[],
-  evalQuadrature = "auto",
-): SchrodingerProblem {
+/** Options of {@linkcode oscillatorProblem}: the fields of its {@linkcode ProblemSpec}. */
+export interface OscillatorProblemOptions {
+  /** Dimension d (default: the number of `omegas`, or 2). */
+  dim?: number;
+  /** Frequencies ω_k, one per dimension (default all 1). */
+  omegas?: number[];
+  /** Evaluation quadrature: `auto` (default: the grid for d ≤ 2), `grid` or `gauss-hermite`. */
+  evalQuadrature?: string;
+}
+
+/**
+ * The d-dimensional harmonic oscillator H = −Δ + Σ ω_k² x_k² as a Schrödinger problem.
+ *
+ * @example An anisotropic 2-D oscillator's lowest energies
+ * ```ts
+ * import { oscillatorProblem } from "../mod.ts";
+ * const problem = oscillatorProblem({ omegas: [1, 2] });
+ * console.log(problem.spectrum.states(3).map((s) => s.energy)); // [3, 5, 7]
+ * ```
+ */
+export function oscillatorProblem(options: OscillatorProblemOptions = {}): SchrodingerProblem {
+  const dim = options.dim ?? options.omegas?.length ?? 2;
+  assertPositiveInteger(dim, "dimension");
+  const omegas = options.omegas ?? new Array<number>(dim).fill(1);
+  if (omegas.length !== dim) {
+    throw new RangeError(
+      `Mismatched frequencies: ${omegas.length} for dimension ${dim} (give one per dimension)`,
+    );
+  }
+  const evalQuadrature = options.evalQuadrature ?? "auto";
   if (!(OSCILLATOR_QUADRATURES as readonly string[]).includes(evalQuadrature)) {
     throw new CliError(
       `Invalid value "${evalQuadrature}" for --eval-quadrature: allowed values are ${
@@ -345,7 +370,7 @@ export function problemFromSpec(spec: ProblemSpec): SchrodingerProblem {
   if (spec.name === "hydrogen2d") return hydrogen2dProblem();
   if (spec.name === "hydrogen3d") return hydrogen3dProblem();
   if (spec.name === "oscillator") {
-    return oscillatorProblem(spec.dim ?? 2, spec.omegas ?? [1, 1], spec.evalQuadrature);
+    return oscillatorProblem(spec);
   }
   throw new RangeError(
     `Unknown problem "${spec.name}": allowed values are hydrogen2d, hydrogen3d, oscillator`,

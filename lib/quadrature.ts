@@ -6,6 +6,7 @@
  * @module
  */
 import { eigh } from "./linalg.ts";
+import { assertPositive, assertPositiveInteger } from "./checks.ts";
 
 /** Points with weights: ∫ h(x) dx ≈ Σ_i w_i h(x_i). */
 export interface Quadrature {
@@ -28,9 +29,7 @@ export interface Quadrature {
  * ```
  */
 export function gaussLegendre(n: number): { nodes: number[]; weights: number[] } {
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new RangeError(`Invalid number of nodes ${n}: it must be a positive integer`);
-  }
+  assertPositiveInteger(n, "number of nodes");
   const nodes = new Array<number>(n), weights = new Array<number>(n);
   for (let i = 0; i < Math.ceil(n / 2); i++) {
     let x = Math.cos(Math.PI * (i + 0.75) / (n + 0.5));
@@ -57,7 +56,7 @@ export function gaussLegendre(n: number): { nodes: number[]; weights: number[] }
 }
 
 function radialRule(radius: number, nodes: number, panels: number): { r: number[]; w: number[] } {
-  if (!(radius > 0)) throw new RangeError(`Invalid radius ${radius}: it must be positive`);
+  assertPositive(radius, "radius");
   const gl = gaussLegendre(nodes);
   const r: number[] = [], w: number[] = [];
   // Panels grow geometrically so that the cusp region near r = 0 is resolved finely.
@@ -161,7 +160,7 @@ export interface GridOptions {
 /** The uniform grid of METHOD §4: left endpoints lower + k·spacing < upper, weight spacing^d. */
 export function gridQuadrature(options: GridOptions): Quadrature {
   const { lower, upper, spacing } = options;
-  if (!(spacing > 0)) throw new RangeError(`Invalid spacing ${spacing}: it must be positive`);
+  assertPositive(spacing, "spacing");
   const counts = lower.map((lo, k) => Math.round((upper[k] - lo) / spacing));
   const points: number[][] = [];
   const total = counts.reduce((a, b) => a * b, 1);
@@ -187,9 +186,7 @@ export function gridQuadrature(options: GridOptions): Quadrature {
  * matrix with off-diagonals √(k/2)).
  */
 export function gaussHermite(n: number): { nodes: number[]; weights: number[] } {
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new RangeError(`Invalid number of nodes ${n}: it must be a positive integer`);
-  }
+  assertPositiveInteger(n, "number of nodes");
   const jacobi = Array.from(
     { length: n },
     (_, i) =>

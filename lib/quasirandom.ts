@@ -11,6 +11,7 @@
  * @module
  */
 import type { Rng } from "./random.ts";
+import { assertPositiveInteger } from "./checks.ts";
 
 /** The generalised golden ratio φ_m: the positive root of x^{m+1} = x + 1. */
 function generalisedGoldenRatio(m: number): number {
@@ -21,9 +22,7 @@ function generalisedGoldenRatio(m: number): number {
 
 /** The Kronecker generator α of dimension m (entries in (0, 1)). */
 export function kroneckerGenerator(m: number): number[] {
-  if (!Number.isInteger(m) || m <= 0) {
-    throw new RangeError(`Invalid dimension ${m}: it must be a positive integer`);
-  }
+  assertPositiveInteger(m, "dimension");
   const phi = generalisedGoldenRatio(m);
   return Array.from({ length: m }, (_, k) => Math.pow(phi, -(k + 1)) % 1);
 }
@@ -56,9 +55,7 @@ export interface QuasiRandomOptions {
 export function quasiRandomUniforms(rng: Rng, options: QuasiRandomOptions): Float64Array {
   const { count, dim } = options;
   const blocks = options.blocks ?? 1;
-  if (!Number.isInteger(count) || count <= 0) {
-    throw new RangeError(`Invalid point count ${count}: it must be a positive integer`);
-  }
+  assertPositiveInteger(count, "point count");
   if (!Number.isInteger(blocks) || blocks <= 0 || count % blocks !== 0) {
     throw new RangeError(
       `Invalid block count ${blocks}: it must be a positive integer dividing the ${count} points`,

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { assertPositiveInteger } from "./checks.ts";
+
 /** Serialisable state of a {@linkcode Rng}: four 32-bit words plus a cached normal deviate. */
 export interface RngState {
   /** The xoshiro128** state words. */
@@ -83,21 +85,21 @@ export class Rng {
 
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new RangeError(`Invalid range ${n}: it must be a positive integer`);
-    }
+    assertPositiveInteger(n, "range");
     return Math.floor(this.uniform() * n);
   }
 
-  /** `n` normal draws with the given standard deviation and mean. */
-  normals(n: number, std = 1, mean = 0): Float32Array {
+  /** `n` normal draws with standard deviation `options.std` (default 1) and mean `options.mean` (0). */
+  normals(n: number, options: { std?: number; mean?: number } = {}): Float32Array {
+    const { std = 1, mean = 0 } = options;
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = mean + std * this.normal();
     return out;
   }
 
-  /** `n` uniform draws in [lo, hi). */
-  uniforms(n: number, lo = 0, hi = 1): Float32Array {
+  /** `n` uniform draws in [low, high), by default [0, 1). */
+  uniforms(n: number, options: { low?: number; high?: number } = {}): Float32Array {
+    const { low: lo = 0, high: hi = 1 } = options;
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * this.uniform();
     return out;

@@ -29,6 +29,7 @@ import {
 import { ProgressReporter } from "./progress.ts";
 import { prefersBatchedKernels, stepsPerReadback } from "./kernel_layout.ts";
 import { Rng, type RngState } from "./random.ts";
+import { assertPositive, assertPositiveInteger } from "./checks.ts";
 
 /** What to train: an EVD operator with one model, or an SVD/CDK operator with f and g. */
 export type TrainProblem =
@@ -337,16 +338,8 @@ export class TrainingDivergedError extends Error {
   }
 }
 
-function assertPositiveInt(value: unknown, name: string): void {
-  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
-    throw new RangeError(`Invalid ${name} ${value}: it must be a positive integer`);
-  }
-}
-
 function validateRevive(revive: ReviveOptions, model: Model, models: number): void {
-  if (!Number.isInteger(revive.every) || revive.every < 1) {
-    throw new RangeError(`Invalid revive interval ${revive.every}: it must be a positive integer`);
-  }
+  assertPositiveInteger(revive.every, "revive interval");
   const until = revive.until ?? 0.5, ratio = revive.ratio ?? 0.1;
   if (!(until > 0 && until <= 1)) {
     throw new RangeError(`Invalid revive until ${until}: it must be in (0, 1]`);
@@ -414,17 +407,15 @@ export class Trainer {
 
   /** Validates the settings and sets up optimiser, EMA and logs. */
   constructor(problem: TrainProblem, options: TrainOptions) {
-    assertPositiveInt(options.steps, "number of steps");
-    if (options.batchSize !== "population") assertPositiveInt(options.batchSize, "batch size");
-    if (options.yBatchSize !== undefined) assertPositiveInt(options.yBatchSize, "y-batch size");
+    assertPositiveInteger(options.steps, "number of steps");
+    if (options.batchSize !== "population") assertPositiveInteger(options.batchSize, "batch size");
+    if (options.yBatchSize !== undefined) assertPositiveInteger(options.yBatchSize, "y-batch size");
     parseSchedule(options.schedule ?? "cosine");
     const lr = options.lr ?? 1e-3;
     if (!(lr > 0) || !Number.isFinite(lr)) {
       throw new RangeError(`Invalid learning rate ${lr}: it must be a positive number`);
     }
-    if (options.clipNorm !== undefined && !(options.clipNorm > 0)) {
-      throw new RangeError(`Invalid clipNorm ${options.clipNorm}: it must be positive`);
-    }
+    if (options.clipNorm !== undefined) assertPositive(options.clipNorm, "clipNorm");
     this.problem = problem;
     this.options = options;
     const models = "model" in problem ? [problem.model] : [problem.f, problem.g];
@@ -565,7 +556,7 @@ export class Trainer {
       }
       return op.populationBatch();
     }
-    if (op.kind === "svd") return op.sample(this.rng, batchSize, yBatchSize);
+    if (op.kind === "svd") return op.sample(this.rng, batchSize, { yBatchSize });
     if (this.options.gradientSource?.pointsOnly && op.kind === "evd" && op.samplePoints) {
       const x = op.samplePoints(this.rng, batchSize);
       return { x: tf.tensor2d(x, [batchSize, x.length / batchSize]) };
@@ -583,8 +574,8 @@ export class Trainer {
         return { grads: [r.grad], loss: r.loss, norms: r.norms };
       }
       if (p.operator.kind === "svd") {
-        const e = p.operator.evaluate(p.f, p.g, batch);
-        const r = this.loss.svd(e.f, e.tg, e.g, e.tsf);
+        const e = p.operator.evaluate(p, batch);
+        const r = this.loss.svd(e);
         return { grads: [r.gradF, r.gradG], loss: r.loss, norms: r.norms };
       }
       const r = this.loss.cdk(p.f.apply(batch.x), p.g.apply(batch.y!));
@@ -751,7 +742,7 @@ export class Trainer {
    * ```
    */
   async steps(count: number): Promise<TrainRecord[]> {
-    assertPositiveInt(count, "number of steps per block");
+    assertPositiveInteger(count, "number of steps per block");
     const revive = this.options.revive;
     if (revive) count = Math.min(count, revive.every - (this.#step % revive.every));
     if (count === 1 || this.options.gradientSource) {

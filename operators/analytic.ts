@@ -14,6 +14,8 @@
  * @module
  */
 
+import { assertFinite, assertPositive, assertPositiveInteger } from "../lib/checks.ts";
+
 /** One eigenstate of an {@linkcode AnalyticSpectrum}. */
 export interface AnalyticState {
   /** Eigenvalue E of H = −Δ + V. */
@@ -42,9 +44,7 @@ function sameEnergy(a: number, b: number, tolerance: number): boolean {
 }
 
 function checkCount(count: number): void {
-  if (!Number.isInteger(count) || count <= 0) {
-    throw new RangeError(`Invalid count ${count}: it must be a positive integer`);
-  }
+  assertPositiveInteger(count, "count");
 }
 
 function checkPoint(x: number[], dim: number): void {
@@ -58,9 +58,7 @@ function checkFiniteVector(values: number[], name: string): void {
     throw new RangeError(`Invalid ${name} ${JSON.stringify(values)}: it must be a non-empty array`);
   }
   values.forEach((v, i) => {
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new RangeError(`Invalid ${name}[${i}] ${v}: it must be a finite number`);
-    }
+    assertFinite(v, `${name}[${i}]`);
   });
 }
 
@@ -412,7 +410,7 @@ export function harmonicOscillator(options: HarmonicOscillatorOptions): Analytic
   const omegas = options?.omegas;
   checkFiniteVector(omegas, "omegas");
   omegas.forEach((w, i) => {
-    if (w <= 0) throw new RangeError(`Invalid omegas[${i}] ${w}: it must be positive`);
+    assertPositive(w, `omegas[${i}]`);
   });
   const w = omegas.slice();
   const dim = w.length;
@@ -555,9 +553,7 @@ export function degenerateBlocks(
  * ```
  */
 export function completeShellCount(spectrum: AnalyticSpectrum, minCount: number): number {
-  if (!Number.isInteger(minCount) || minCount <= 0) {
-    throw new RangeError(`Invalid minCount ${minCount}: it must be a positive integer`);
-  }
+  assertPositiveInteger(minCount, "minCount");
   // Shells are finite for every spectrum here; the cap only guards against a broken spectrum.
   for (let n = 2 * minCount + 8; n <= 64 * minCount + 1024; n *= 2) {
     const s = spectrum.states(n);

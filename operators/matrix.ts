@@ -19,9 +19,11 @@ import type {
   EigenOperator,
   OperatorBatch,
   SingularEvaluation,
+  SingularModels,
   SingularOperator,
 } from "../lib/operator.ts";
 import type { Rng } from "../lib/random.ts";
+import { assertPositiveInteger } from "../lib/checks.ts";
 
 /** Options of {@linkcode matrixWithSpectrum}. */
 export interface MatrixWithSpectrumOptions {
@@ -49,9 +51,7 @@ export interface MatrixWithSpectrumOptions {
 export function matrixWithSpectrum(options: MatrixWithSpectrumOptions): Matrix {
   const m = options.rows, n = options.cols ?? options.rows;
   for (const [v, name] of [[m, "rows"], [n, "columns"]] as const) {
-    if (!Number.isInteger(v) || v <= 0) {
-      throw new RangeError(`Invalid number of ${name} ${v}: it must be a positive integer`);
-    }
+    assertPositiveInteger(v, `number of ${name}`);
   }
   const k = Math.min(m, n);
   if (options.values.length > k) {
@@ -221,8 +221,9 @@ export class MatrixOperator implements SingularOperator {
     return [this.#a, this.#at!];
   }
 
-  /** A row-index batch of `batchSize` and an independent column-index batch of `yBatchSize`. */
-  sample(rng: Rng, batchSize: number, yBatchSize = batchSize): OperatorBatch {
+  /** A row-index batch of `batchSize` and an independent column-index batch of `options.yBatchSize`. */
+  sample(rng: Rng, batchSize: number, options: { yBatchSize?: number } = {}): OperatorBatch {
+    const yBatchSize = options.yBatchSize ?? batchSize;
     return {
       x: tf.tensor1d(rng.ints(batchSize, this.rows), "int32"),
       y: tf.tensor1d(rng.ints(yBatchSize, this.cols), "int32"),
@@ -235,7 +236,8 @@ export class MatrixOperator implements SingularOperator {
   }
 
   /** f, Tg at the row batch and g, T*f at the column batch. */
-  evaluate(f: Model, g: Model, batch: OperatorBatch): SingularEvaluation {
+  evaluate(models: SingularModels, batch: OperatorBatch): SingularEvaluation {
+    const { f, g } = models;
     return tf.tidy(() => {
       const [a, at] = this.#tensors();
       const fAll = f.apply(range(this.rows)), gAll = g.apply(range(this.cols));
@@ -266,11 +268,15 @@ export class MatrixOperator implements SingularOperator {
   /** Metrics of f and g against the exact SVD on all rows and columns. */
   report(f: Model, g: Model): SpectralReport {
     const [fa, tga, ga] = tf.tidy(() => {
-      const e = this.evaluate(f, g, this.populationBatch());
+      const e = this.evaluate({ f, g }, this.populationBatch());
       return [e.f.arraySync(), e.tg.arraySync(), e.g.arraySync()];
     });
     const { values, left, right } = this.spectrum();
-    return singularReport(fa, tga, ga, { values: values.slice(0, f.outputDim), left, right });
+    return singularReport({ f: fa, tg: tga, g: ga }, {
+      values: values.slice(0, f.outputDim),
+      left,
+      right,
+    });
   }
 
   /** Frees cached tensors. */

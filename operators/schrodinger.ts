@@ -29,7 +29,7 @@ import type {
   PulledEvaluation,
 } from "../lib/operator.ts";
 import type { Rng } from "../lib/random.ts";
-import { parseChoice } from "../lib/choices.ts";
+import { assertFinite, assertPositive, assertPositiveInteger, parseChoice } from "../lib/checks.ts";
 
 /** How the Laplacian is computed. */
 export const KINETIC_METHODS = ["forward", "fd", "autodiff"] as const;
@@ -149,9 +149,7 @@ export class SchrodingerOperator implements EigenOperator {
 
   /** Validates the settings. */
   constructor(options: SchrodingerOptions) {
-    if (!Number.isInteger(options.dim) || options.dim <= 0) {
-      throw new RangeError(`Invalid dimension ${options.dim}: it must be a positive integer`);
-    }
+    assertPositiveInteger(options.dim, "dimension");
     if (options.density.dim !== options.dim) {
       throw new RangeError(
         `Mismatched density: it is ${options.density.dim}-dimensional, the operator ${options.dim}-dimensional`,
@@ -161,16 +159,14 @@ export class SchrodingerOperator implements EigenOperator {
     this.potential = options.potential;
     this.density = options.density;
     this.scale = options.scale ?? 1;
-    if (!(this.scale > 0)) throw new RangeError(`Invalid scale ${this.scale}: it must be positive`);
+    assertPositive(this.scale, "scale");
     this.#shift = 0;
     this.setShift(options.shift ?? 0);
     this.kinetic = parseKineticMethod(options.kinetic ?? "forward");
     this.fdEpsilon = options.fdEpsilon ?? 0.01;
     const rep = options.representation ?? "importance";
     this.representation = parseChoice(rep, { what: "representation", allowed: REPRESENTATIONS });
-    if (!(this.fdEpsilon > 0)) {
-      throw new RangeError(`Invalid finite-difference step ${this.fdEpsilon}: it must be positive`);
-    }
+    assertPositive(this.fdEpsilon, "finite-difference step");
     const sampling = parseChoice(options.sampling ?? "random", {
       what: "sampling",
       allowed: SAMPLING_METHODS,
@@ -182,11 +178,7 @@ export class SchrodingerOperator implements EigenOperator {
     }
     this.sampling = sampling;
     this.sampleBlocks = options.sampleBlocks ?? 2;
-    if (!Number.isInteger(this.sampleBlocks) || this.sampleBlocks <= 0) {
-      throw new RangeError(
-        `Invalid sample block count ${this.sampleBlocks}: it must be a positive integer`,
-      );
-    }
+    assertPositiveInteger(this.sampleBlocks, "sample block count");
   }
 
   /** Shift of T = scale·(−H) + shift. */
@@ -198,9 +190,7 @@ export class SchrodingerOperator implements EigenOperator {
    * Changes the shift (a shift schedule): the eigenfunctions stay, every T-eigenvalue moves with it.
    */
   setShift(shift: number): void {
-    if (!Number.isFinite(shift)) {
-      throw new RangeError(`Invalid shift ${shift}: it must be a finite number`);
-    }
+    assertFinite(shift, "shift");
     this.#shift = shift;
   }
 
@@ -451,9 +441,18 @@ export class SchrodingerOperator implements EigenOperator {
    */
   async report(
     model: Model,
-    quadrature: { points: number[][]; weights: number[] },
-    truth: { values?: number[]; functions?: number[][]; blocks?: number[][] } = {},
+    options: {
+      /** The points and weights. */
+      quadrature: { points: number[][]; weights: number[] };
+      /** Known T-eigenvalues, largest first. */
+      values?: number[];
+      /** Known eigenfunctions' ψ values at the points (points × modes). */
+      functions?: number[][];
+      /** Groups of modes with one eigenvalue, compared as subspaces. */
+      blocks?: number[][];
+    },
   ): Promise<SpectralReport> {
+    const { quadrature, ...truth } = options;
     const { f, tf: tfv, density } = await this.evaluateAt(model, quadrature.points);
     const psi = f.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));
     const tpsi = tfv.map((row, i) => row.map((v) => v * Math.sqrt(density[i])));

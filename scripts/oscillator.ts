@@ -27,10 +27,10 @@ await runMain(async () => {
   if (cli.help) return console.log(cli.helpText);
   const v = cli.values as Record<string, unknown>;
   const dim = v.dim as number;
-  const problem = oscillatorProblem(
+  const problem = oscillatorProblem({
     dim,
-    parseOmegas(v.omegas as string, dim),
-    v.evalQuadrature as string,
-  );
+    omegas: parseOmegas(v.omegas as string, dim),
+    evalQuadrature: v.evalQuadrature as string,
+  });
   await runExperiment(problem, asConfig(cli.values), { preset: cli.preset });
 });

@@ -50,6 +50,23 @@ Deno.test("Rng is reproducible, serialisable and has the right moments", () => {
   assert.deepEqual([...new Rng(5).permutation(5)].sort(), [0, 1, 2, 3, 4]);
 });
 
+Deno.test("Rng.normals and Rng.uniforms take their mean, spread and range as options", () => {
+  const moments = (x: Float32Array) => {
+    const mean = x.reduce((s, v) => s + v, 0) / x.length;
+    return [mean, Math.sqrt(x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length)];
+  };
+  const [mean, std] = moments(new Rng(11).normals(100000, { mean: -3, std: 0.5 }));
+  assert.ok(Math.abs(mean + 3) < 0.01 && Math.abs(std - 0.5) < 0.01, `${mean} ${std}`);
+  // the same draws as the unit deviates, moved and scaled (each rounded to float32 once)
+  const unit = new Rng(4).normals(5), scaled = new Rng(4).normals(5, { mean: 1, std: 2 });
+  unit.forEach((z, i) => assert.ok(Math.abs(scaled[i] - (1 + 2 * z)) < 1e-6, `${scaled[i]} ${z}`));
+  const u = new Rng(2).uniforms(20000, { low: -2, high: 6 });
+  assert.ok(u.every((v) => v >= -2 && v < 6));
+  const [um, us] = moments(u);
+  assert.ok(Math.abs(um - 2) < 0.05 && Math.abs(us - 8 / Math.sqrt(12)) < 0.05, `${um} ${us}`);
+  assert.ok(new Rng(2).uniforms(1000).every((v) => v >= 0 && v < 1));
+});
+
 Deno.test("eigh and svd agree with known decompositions", () => {
   const { values, vectors } = eigh([[2, 1, 0], [1, 2, 0], [0, 0, 5]]);
   [5, 3, 1].forEach((v, i) => assert.ok(Math.abs(values[i] - v) < 1e-12));
@@ -203,7 +220,7 @@ Deno.test("hostInputJet: the input jet's rows as the tensor ops make them, bit f
   const rng = new Rng(12);
   for (const [d, radial] of [[2, true], [3, true], [2, false]] as const) {
     const B = 37;
-    const x = tf.tensor2d(rng.normals(B * d, 3), [B, d]);
+    const x = tf.tensor2d(rng.normals(B * d, { std: 3 }), [B, d]);
     const host = hostInputJet(x, { radial });
     const want = tf.tidy(() => {
       const eye = tf.eye(d);
@@ -427,19 +444,19 @@ Deno.test("subspaceDistanceFromGrams equals subspaceDistance on the columns, dep
     const b = Array.from({ length: n }, () => Array.from({ length: k }, () => rng.normal()));
     if (dependent) a.forEach((r) => (r[2] = r[0] - 3 * r[1]));
     const ones = new Array(n).fill(1);
-    const fromGrams = subspaceDistanceFromGrams(
-      weightedGram(a, a, ones),
-      weightedGram(a, b, ones),
-      weightedGram(b, b, ones),
-    );
+    const fromGrams = subspaceDistanceFromGrams({
+      aa: weightedGram(a, a, ones),
+      ab: weightedGram(a, b, ones),
+      bb: weightedGram(b, b, ones),
+    });
     assert.ok(Math.abs(fromGrams - subspaceDistance(a, b)) < 1e-12, `${n}×${k}`);
   }
   assert.equal(
-    subspaceDistanceFromGrams([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 0], [0, 1]]),
+    subspaceDistanceFromGrams({ aa: [[1, 0], [0, 1]], ab: [[1, 0], [0, 0]], bb: [[1, 0], [0, 1]] }),
     0.5,
   );
   assert.throws(
-    () => subspaceDistanceFromGrams([[1]], [[1, 0]], [[1]]),
+    () => subspaceDistanceFromGrams({ aa: [[1]], ab: [[1, 0]], bb: [[1]] }),
     /Mismatched Gram matrices: expected 1×1 blocks/,
   );
 });

@@ -44,11 +44,11 @@ const SCRIPTS = [
     flags: OSCILLATOR_FLAGS,
     presets: OSCILLATOR_PRESETS,
     problem: (v: Record<string, unknown>) =>
-      oscillatorProblem(
-        v.dim as number,
-        parseOmegas(v.omegas as string, v.dim as number),
-        v.evalQuadrature as string,
-      ),
+      oscillatorProblem({
+        dim: v.dim as number,
+        omegas: parseOmegas(v.omegas as string, v.dim as number),
+        evalQuadrature: v.evalQuadrature as string,
+      }),
   },
 ];
 
@@ -66,7 +66,7 @@ Deno.test("Every preset of every Schrödinger script parses, builds and takes a 
         const problem = s.problem(cli.values as Record<string, unknown>);
         validateConfig(problem, config);
         const rng = new Rng(0);
-        const model = buildModel(problem, config, rng);
+        const model = buildModel(problem, config, { rng });
         const op = buildOperator(problem, config);
         const trainer = new Trainer({ operator: op, model }, {
           steps: config.steps,

@@ -221,7 +221,7 @@ Deno.test("nestedLoraSvdGradient equals a finite-difference gradient (f and g)",
     const f = tf.tensor2d(f0), g = tf.tensor2d(g0);
     const tg = tf.matMul(tf.tensor2d(a), g);
     const tsf = tf.mul(tf.matMul(tf.tensor2d(at), f), n / m);
-    const r = nestedLoraSvdGradient(f, tg as never, g, tsf as never, { masks });
+    const r = nestedLoraSvdGradient({ f, tg, g, tsf } as never, { masks });
     return [r.gradF.arraySync(), r.gradG.arraySync()];
   });
   const fdF = fdGradient(f0, lossF), fdG = fdGradient(g0, lossG);

@@ -4,17 +4,16 @@ import {
   buildModel,
   buildOperator,
   disposeBatch,
-  GradientExchange,
   HYDROGEN2D_PRESETS,
   hydrogen2dProblem,
   Rng,
-  ShardResults,
   Trainer,
   trainerOptions,
   type TrainOptions,
   WorkerPool,
   workersUnavailable,
 } from "../mod.ts";
+import { GradientExchange, ShardResults } from "../lib/parallel.ts";
 import { setup } from "./helpers.ts";
 
 await setup();
@@ -30,7 +29,7 @@ function setupRun(batch = 64, clip = 0, extra: Partial<TrainOptions> = {}) {
   };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
-  const model = buildModel(problem, config, rng);
+  const model = buildModel(problem, config, { rng });
   const op = buildOperator(problem, config);
   const trainer = new Trainer({ operator: op, model }, {
     ...trainerOptions(config, rng),

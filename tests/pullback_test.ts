@@ -51,7 +51,7 @@ function tapeGradients(model: Model, x: tf.Tensor2D, g: tf.Tensor2D): tf.Tensor[
 }
 
 function points(rng: Rng, n: number, d: number, scale = 2): tf.Tensor2D {
-  return tf.tensor2d(rng.normals(n * d, scale), [n, d]);
+  return tf.tensor2d(rng.normals(n * d, { std: scale }), [n, d]);
 }
 
 const NETWORKS: [string, Omit<MlpOptions, "rng">][] = [
@@ -106,7 +106,10 @@ Deno.test("Mlp.applyWithPullback: the value of apply and the tape's gradients", 
       const model = new Mlp({ ...options, rng });
       const x = points(rng, 10, options.inputDim);
       for (const rows of [10, 4]) {
-        const g = tf.tensor2d(rng.normals(rows * model.outputDim, 1), [rows, model.outputDim]);
+        const g = tf.tensor2d(rng.normals(rows * model.outputDim, { std: 1 }), [
+          rows,
+          model.outputDim,
+        ]);
         const before = tf.memory().numTensors;
         const { value, pullback } = model.applyWithPullback(x, { rows });
         const own = pullback.gradients(g);
@@ -137,7 +140,7 @@ Deno.test("Mlp.jet with pullback: the jet of jet() and the tape's gradients of i
       const rng = new Rng(4);
       const model = new Mlp({ ...options, rng });
       const x = points(rng, 7, options.inputDim);
-      const g = tf.tensor2d(rng.normals(7 * model.outputDim, 1), [7, model.outputDim]);
+      const g = tf.tensor2d(rng.normals(7 * model.outputDim, { std: 1 }), [7, model.outputDim]);
       const before = tf.memory().numTensors;
       const plain = model.jet(x);
       const traced = model.jet(x, { pullback: true });
@@ -193,7 +196,7 @@ Deno.test("EnvelopeModel: its reverse pass gives the tape's gradients, scales in
         });
         assert.equal(model.reversePass, true);
         const x = points(rng, 9, 2);
-        const g = tf.tensor2d(rng.normals(9 * 4, 1), [9, 4]);
+        const g = tf.tensor2d(rng.normals(9 * 4, { std: 1 }), [9, 4]);
         const before = tf.memory().numTensors;
         const jet = model.jet(x, { pullback: true });
         const applied = model.applyWithPullback(x);
@@ -244,7 +247,7 @@ Deno.test("SchrodingerOperator.evaluateWithPullback: evaluate's f and Tf, the ta
           rng,
         });
         const batch = op.sample(rng, 16);
-        const g = tf.tensor2d(rng.normals(16 * 4, 1), [16, 4]);
+        const g = tf.tensor2d(rng.normals(16 * 4, { std: 1 }), [16, 4]);
         const before = tf.memory().numTensors;
         const e = op.evaluateWithPullback(model, batch)!;
         const plain = op.evaluate(model, batch);
@@ -398,7 +401,7 @@ Deno.test("Trainer: a dependence kernel's two networks train through their own r
   const pairs = {
     kind: "cdk" as const,
     sample(rng: Rng, n: number) {
-      const x = rng.normals(2 * n, 1), noise = rng.normals(2 * n, 0.3);
+      const x = rng.normals(2 * n, { std: 1 }), noise = rng.normals(2 * n, { std: 0.3 });
       const y = x.map((v, i) => v + noise[i]);
       return { x: tf.tensor2d(x, [n, 2]), y: tf.tensor2d(y, [n, 2]) };
     },

@@ -173,7 +173,7 @@ async function trainerWithKilledMode(
   };
   const problem = hydrogen2dProblem();
   const rng = new Rng(config.seed);
-  const model = buildModel(problem, config, rng);
+  const model = buildModel(problem, config, { rng });
   const trainer = new Trainer(
     { operator: buildOperator(problem, config), model },
     { ...trainerOptions(config, rng), revive },

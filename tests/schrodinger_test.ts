@@ -432,7 +432,8 @@ Deno.test("BoxMaskModel: a short run learns the infinite well's lowest shells", 
   const h = Math.PI / 64;
   const q = gridQuadrature({ lower, upper, spacing: h });
   q.points = q.points.map((p) => p.map((v) => v + h / 2));
-  const report = await op.report(model, q, {
+  const report = await op.report(model, {
+    quadrature: q,
     values: states.map((s) => 12 - s.energy),
     functions: q.points.map((p) => states.map((s) => s.fn(p))),
     blocks: degenerateBlocks(states),

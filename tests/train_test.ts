@@ -342,7 +342,7 @@ Deno.test("Trainer follows its shift schedule and evaluates at the current shift
   const config = { ...HYDROGEN2D_PRESETS.smoke, steps: 4, batch: 32, ema: 0 };
   const problem = hydrogen2dProblem();
   const rng = new Rng(0);
-  const model = buildModel(problem, config, rng);
+  const model = buildModel(problem, config, { rng });
   const op = buildOperator(problem, config);
   const schedule = { from: 20, to: 4, start: 0.25, end: 0.75 };
   const trainer = new Trainer({ operator: op, model }, {

@@ -18,6 +18,7 @@ import {
   matmul,
   Mlp,
   nestingMasks,
+  oscillatorProblem,
   polarQuadrature,
   quasiRandomUniforms,
   Rng,
@@ -29,6 +30,7 @@ import {
   uniformGrid,
   weightedGram,
 } from "../mod.ts";
+import { assertFinite, assertPositive, assertPositiveInteger } from "../lib/checks.ts";
 import { matrixHeatmap } from "../lib/plot.ts";
 import { setup, thrown } from "./helpers.ts";
 
@@ -40,6 +42,47 @@ function rejects(f: () => unknown, pattern: RegExp): void {
   assert.ok(error instanceof RangeError, `${error.name}: ${error.message}`);
   assert.match(error.message, pattern);
 }
+
+Deno.test("assertPositiveInteger, assertPositive and assertFinite name the setting and the value", () => {
+  assertPositiveInteger(3, "batch size");
+  assertPositive(1e-9, "scale");
+  assertFinite(-1e300, "shift");
+  for (const v of [0, -2, 2.5, NaN, Infinity, "4"]) {
+    rejects(
+      () => assertPositiveInteger(v, "batch size"),
+      new RegExp(`^Invalid batch size ${v}: it must be a positive integer$`),
+    );
+  }
+  for (const v of [0, -1, NaN]) {
+    rejects(
+      () => assertPositive(v, "scale"),
+      new RegExp(`^Invalid scale ${v}: it must be positive$`),
+    );
+  }
+  for (const v of [NaN, Infinity, -Infinity]) {
+    rejects(
+      () => assertFinite(v, "shift"),
+      new RegExp(`^Invalid shift ${v}: it must be a finite number$`),
+    );
+  }
+});
+
+Deno.test("oscillatorProblem takes its dimension from the frequencies and checks they agree", () => {
+  assert.equal(oscillatorProblem().dim, 2);
+  assert.deepEqual(oscillatorProblem({ dim: 3 }).spec?.omegas, [1, 1, 1]);
+  const anisotropic = oscillatorProblem({ omegas: [1, 2] });
+  assert.equal(anisotropic.dim, 2);
+  // E = Σ ω_k (2 n_k + 1): 3, then 5 (n = (1, 0)), then 7 twice ((2, 0) and (0, 1))
+  assert.deepEqual(anisotropic.spectrum.states(4).map((s) => s.energy), [3, 5, 7, 7]);
+  rejects(
+    () => oscillatorProblem({ dim: 3, omegas: [1, 2] }),
+    /^Mismatched frequencies: 2 for dimension 3 \(give one per dimension\)$/,
+  );
+  rejects(
+    () => oscillatorProblem({ dim: 0 }),
+    /^Invalid dimension 0: it must be a positive integer$/,
+  );
+});
 
 Deno.test("nestingMasks rejects weights of the wrong count or sign", () => {
   rejects(() => nestingMasks(3, { weights: [1, 1] }), /got 2 weights for 3 modes/);
