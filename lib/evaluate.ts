@@ -101,6 +101,17 @@ export function orthogonalityDeviation(gram: Matrix): number {
   return s / (L * L);
 }
 
+/** One mode's norm and Rayleigh estimates, with their relative errors where the target is known. */
+function modeReport(mode: number, norm: number, rayleigh: number, target?: number): ModeReport {
+  const m: ModeReport = { mode, norm, rayleigh };
+  if (target !== undefined) {
+    m.target = target;
+    m.normRelError = Math.abs(norm - target) / Math.abs(target);
+    m.rayleighRelError = Math.abs(rayleigh - target) / Math.abs(target);
+  }
+  return m;
+}
+
 function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
@@ -208,14 +219,7 @@ export function eigenReport(
   const quad = weightedGram(f, tf, options.weights);
   const modes: ModeReport[] = [];
   for (let l = 0; l < K; l++) {
-    const m: ModeReport = { mode: l, norm: cov[l][l], rayleigh: quad[l][l] / cov[l][l] };
-    const target = options.values?.[l];
-    if (target !== undefined) {
-      m.target = target;
-      m.normRelError = Math.abs(m.norm - target) / Math.abs(target);
-      m.rayleighRelError = Math.abs(m.rayleigh - target) / Math.abs(target);
-    }
-    modes.push(m);
+    modes.push(modeReport(l, cov[l][l], quad[l][l] / cov[l][l], options.values?.[l]));
   }
   const ritz = rayleighRitz(quad, cov);
   ritz?.values.slice(0, K).forEach((value, l) => {
@@ -290,15 +294,8 @@ export function singularReport(
   const quad = weightedGram(f, tg, options.xWeights);
   const modes: ModeReport[] = [];
   for (let l = 0; l < L; l++) {
-    const nf = Math.sqrt(covF[l][l]), ng = Math.sqrt(covG[l][l]);
-    const m: ModeReport = { mode: l, norm: nf * ng, rayleigh: quad[l][l] / (nf * ng) };
-    const target = options.values?.[l];
-    if (target !== undefined) {
-      m.target = target;
-      m.normRelError = Math.abs(m.norm - target) / Math.abs(target);
-      m.rayleighRelError = Math.abs(m.rayleigh - target) / Math.abs(target);
-    }
-    modes.push(m);
+    const norm = Math.sqrt(covF[l][l]) * Math.sqrt(covG[l][l]);
+    modes.push(modeReport(l, norm, quad[l][l] / norm, options.values?.[l]));
   }
   const ortho = Math.max(orthogonalityDeviation(covF), orthogonalityDeviation(covG));
   const left = options.left ? gramBlocks(f, options.left) : undefined;
