@@ -76,7 +76,23 @@ const ACTIVATIONS: Record<ActivationName, Activation> = {
   },
 };
 
-/** Looks up an activation; throws naming the allowed ones. */
+/**
+ * Looks up an activation; throws naming the allowed ones.
+ *
+ * @example softplus and its derivatives at 0: ln 2, ½, ¼
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { activation, initBackend } from "../mod.ts";
+ * await initBackend();
+ * const softplus = activation("softplus");
+ * const z = tf.scalar(0);
+ * const values = tf.tidy(() =>
+ *   [softplus.fn(z), softplus.d1(z), softplus.d2(z)].map((t) => t.dataSync()[0])
+ * );
+ * console.log(values.map((x) => x.toFixed(4))); // [ "0.6931", "0.5000", "0.2500" ]
+ * z.dispose();
+ * ```
+ */
 export function activation(name: string): Activation {
   return ACTIVATIONS[parseChoice(name, { what: "activation", allowed: ACTIVATION_NAMES })];
 }

@@ -75,7 +75,22 @@ function hasInstance(name: string): boolean {
   return name in tf.engine().registry;
 }
 
-/** Throws when `name` is not a backend the toolkit knows. */
+/**
+ * Throws when `name` is not a backend the toolkit knows.
+ *
+ * @example A known name passes through, an unknown one throws
+ * ```ts
+ * import { parseBackendName } from "../mod.ts";
+ * console.log(parseBackendName("webgpu")); // webgpu
+ * let message = "";
+ * try {
+ *   parseBackendName("webgl");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * console.log(message); // Unknown backend "webgl": allowed backends are wasm, webgpu, cpu
+ * ```
+ */
 export function parseBackendName(name: string): BackendName {
   if (!(BACKEND_NAMES as readonly string[]).includes(name)) {
     throw new RangeError(
@@ -290,7 +305,17 @@ export async function shutdownBackend(): Promise<void> {
   current = undefined;
 }
 
-/** The backend chosen by the last {@linkcode initBackend} call, if any. */
+/**
+ * The backend chosen by the last {@linkcode initBackend} call, if any.
+ *
+ * @example After the default initialisation
+ * ```ts
+ * import { backendInfo, initBackend } from "../mod.ts";
+ * await initBackend();
+ * const info = backendInfo()!;
+ * console.log(info.backend, info.threads); // wasm 1
+ * ```
+ */
 export function backendInfo(): BackendInfo | undefined {
   return current;
 }

@@ -39,7 +39,24 @@ export interface FlagSpec {
 /** Parsed flag values by name. */
 export type FlagValues = Record<string, string | number | boolean | undefined>;
 
-/** A usage error: the script prints it and exits with status 2. */
+/**
+ * A usage error: the script prints it and exits with status 2.
+ *
+ * @example parseCli throws one for a value out of range
+ * ```ts
+ * import { CliError, parseCli } from "../mod.ts";
+ * try {
+ *   parseCli(["--steps", "0"], {
+ *     usage: "demo",
+ *     flags: { steps: { type: "integer", description: "steps", min: 1 } },
+ *     presets: { default: { steps: 100 } },
+ *   });
+ * } catch (e) {
+ *   console.log(e instanceof CliError); // true
+ *   console.log((e as CliError).message); // Invalid value "0" for --steps: expected an integer ≥ 1
+ * }
+ * ```
+ */
 export class CliError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -111,7 +128,21 @@ function range(spec: FlagSpec): string {
   return lo || hi ? ` ${[lo, hi].filter(Boolean).join(" and ")}` : "";
 }
 
-/** The `--help` text for a flag table and its presets. */
+/**
+ * The `--help` text for a flag table and its presets.
+ *
+ * @example A flag's line lists its range and each preset's value
+ * ```ts
+ * import { helpText } from "../mod.ts";
+ * const text = helpText({
+ *   usage: "demo [flags]",
+ *   flags: { steps: { type: "integer", description: "training steps", min: 1 } },
+ *   presets: { default: { steps: 100 }, smoke: { steps: 5 } },
+ * });
+ * const lines = text.split("\n"); // the usage, a blank line, "Options:", then a line per flag
+ * console.log(lines.at(-1)!.trim()); // --steps INTEGER  training steps ≥ 1 [default=100 smoke=5]
+ * ```
+ */
 export function helpText(options: ParseCliOptions): string {
   const presetNames = Object.keys(options.presets);
   const lines = [options.usage, "", "Options:"];
@@ -231,6 +262,16 @@ export function parseCli(args: string[], options: ParseCliOptions): ParsedCli {
 /**
  * Runs a script's main function: usage errors print and exit 2, other errors print their message
  * and exit 1 (no stack trace unless NEURALSVD_DEBUG is set).
+ *
+ * @example A script's main that returns normally: runMain returns too
+ * ```ts
+ * import { initBackend, runMain } from "../mod.ts";
+ * await runMain(async () => {
+ *   const info = await initBackend();
+ *   console.log(info.backend); // wasm
+ * });
+ * console.log("done"); // done: had main thrown, runMain would have exited with status 1 or 2
+ * ```
  */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {

@@ -71,7 +71,16 @@ export interface SpectralReport {
   ritzSubspaceDistanceAvg?: number;
 }
 
-/** Weighted inner-product matrix aᵀ diag(w) b (w defaults to uniform 1/n: a mean). */
+/**
+ * Weighted inner-product matrix aᵀ diag(w) b (w defaults to uniform 1/n: a mean).
+ *
+ * @example Gram of 1 and x on three points with weights ¼, ½, ¼
+ * ```ts
+ * import { weightedGram } from "./evaluate.ts";
+ * const f = [[1, -1], [1, 0], [1, 1]];
+ * console.log(JSON.stringify(weightedGram(f, f, [0.25, 0.5, 0.25]))); // [[1,0],[0,0.5]]
+ * ```
+ */
 export function weightedGram(a: Matrix, b: Matrix, weights?: number[]): Matrix {
   const n = a.length, L = a[0].length, K = b[0].length;
   if (b.length !== n) throw new RangeError(`Mismatched rows: ${n} and ${b.length}`);
@@ -88,7 +97,16 @@ export function weightedGram(a: Matrix, b: Matrix, weights?: number[]): Matrix {
   return out;
 }
 
-/** Mean squared entry of C − I for the normalised Gram matrix C = G/√(diag diagᵀ). */
+/**
+ * Mean squared entry of C − I for the normalised Gram matrix C = G/√(diag diagᵀ).
+ *
+ * @example Scaled orthogonal functions, then a correlation of 0.5
+ * ```ts
+ * import { orthogonalityDeviation } from "./evaluate.ts";
+ * console.log(orthogonalityDeviation([[4, 0], [0, 9]])); // 0
+ * console.log(orthogonalityDeviation([[4, 1], [1, 1]])); // 0.125
+ * ```
+ */
 export function orthogonalityDeviation(gram: Matrix): number {
   const L = gram.length;
   let s = 0;
@@ -282,6 +300,15 @@ export interface SingularFunctionValues {
 /**
  * SVD metrics from f and Tg on X and g on Y. Orthogonality is the worse of the two sides; subspace
  * distances per mode are the worse of left and right.
+ *
+ * @example Exact singular functions give Rayleigh quotients equal to σ
+ * ```ts
+ * import { singularReport } from "./evaluate.ts";
+ * const f = [[1, 0], [0, 1]], tg = [[3, 0], [0, 1]], g = [[1, 0], [0, 1]];
+ * const report = singularReport({ f, tg, g }, { values: [3, 1] });
+ * const rayleigh = report.modes.map((m) => m.rayleigh.toFixed(12));
+ * console.log(rayleigh); // [ "3.000000000000", "1.000000000000" ]
+ * ```
  */
 export function singularReport(
   values: SingularFunctionValues,

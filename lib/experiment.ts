@@ -464,7 +464,19 @@ export interface ExperimentSummary {
   finalLoss: number;
 }
 
-/** Builds the model the config describes, its initial weights drawn from `options.rng`. */
+/**
+ * Builds the model the config describes, its initial weights drawn from `options.rng`.
+ *
+ * @example The smoke hydrogen model: two networks of two modes each, with an envelope
+ * ```ts
+ * import { buildModel, HYDROGEN2D_PRESETS, hydrogen2dProblem, initBackend, Rng } from "../mod.ts";
+ * await initBackend();
+ * const config = HYDROGEN2D_PRESETS.smoke;
+ * const model = buildModel(hydrogen2dProblem(), config, { rng: new Rng(config.seed) });
+ * console.log(model.kind, model.outputDim); // disjoint-mlp+exponential-envelope 4
+ * model.dispose();
+ * ```
+ */
 export function buildModel(
   problem: SchrodingerProblem,
   config: ExperimentConfig,
@@ -493,7 +505,16 @@ export function buildModel(
   });
 }
 
-/** Builds the operator the config describes. */
+/**
+ * Builds the operator the config describes.
+ *
+ * @example T = 100·(−H) + 20 sends the 2-D hydrogen ground energy −1 to 120
+ * ```ts
+ * import { buildOperator, HYDROGEN2D_PRESETS, hydrogen2dProblem } from "../mod.ts";
+ * const op = buildOperator(hydrogen2dProblem(), HYDROGEN2D_PRESETS.smoke);
+ * console.log(op.toEigenvalue(-1), op.representation); // 120 psi
+ * ```
+ */
 export function buildOperator(
   problem: SchrodingerProblem,
   config: ExperimentConfig,
@@ -515,7 +536,16 @@ export function buildOperator(
   });
 }
 
-/** The mixture's standard deviations from `densityMixture` (empty: a single Gaussian). */
+/**
+ * The mixture's standard deviations from `densityMixture` (empty: a single Gaussian).
+ *
+ * @example Hydrogen samples from a three-Gaussian mixture, the oscillator from one Gaussian
+ * ```ts
+ * import { HYDROGEN2D_PRESETS, mixtureStds, OSCILLATOR_PRESETS } from "../mod.ts";
+ * console.log(mixtureStds(HYDROGEN2D_PRESETS.smoke)); // [1.5, 6, 20]
+ * console.log(mixtureStds(OSCILLATOR_PRESETS.smoke)); // []
+ * ```
+ */
 export function mixtureStds(config: ExperimentConfig): number[] {
   const text = config.densityMixture.trim();
   if (text === "" || text === "none") return [];
@@ -528,7 +558,16 @@ export function mixtureStds(config: ExperimentConfig): number[] {
   return stds;
 }
 
-/** The Trainer settings a config describes (shared by the main thread and Worker replicas). */
+/**
+ * The Trainer settings a config describes (shared by the main thread and Worker replicas).
+ *
+ * @example The smoke hydrogen preset's training settings
+ * ```ts
+ * import { HYDROGEN2D_PRESETS, Rng, trainerOptions } from "../mod.ts";
+ * const options = trainerOptions(HYDROGEN2D_PRESETS.smoke, new Rng(0));
+ * console.log(options.batchSize, options.nesting, options.ema); // 64 sequential 0.995
+ * ```
+ */
 export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions {
   return {
     steps: config.steps,
@@ -573,6 +612,14 @@ export function trainerOptions(config: ExperimentConfig, rng: Rng): TrainOptions
 /**
  * Replicas to use: the flag, or when it is 0 one per core on wasm — as many as split the batch into
  * 2·replicas equal halves, so that any machine runs the presets (12 cores at batch 512: 8).
+ *
+ * @example Batch 512 on 12 cores: 8 replicas (512 is no multiple of 2·12, 2·11, 2·10 or 2·9)
+ * ```ts
+ * import { HYDROGEN2D_PRESETS, replicaCount } from "../mod.ts";
+ * const config = HYDROGEN2D_PRESETS.default; // batch 512, workers 0 (one per core), wasm
+ * console.log(replicaCount(config, 12)); // 8
+ * console.log(replicaCount({ ...config, workers: 3 }, 12)); // 3: the flag wins
+ * ```
  */
 export function replicaCount(
   config: ExperimentConfig,
@@ -628,7 +675,21 @@ async function startWorkers(
   }
 }
 
-/** Validates cross-flag constraints; throws CliError. */
+/**
+ * Validates cross-flag constraints; throws CliError.
+ *
+ * @example An odd batch cannot be split into halves
+ * ```ts
+ * import { HYDROGEN2D_PRESETS, hydrogen2dProblem, validateConfig } from "../mod.ts";
+ * const problem = hydrogen2dProblem();
+ * validateConfig(problem, HYDROGEN2D_PRESETS.smoke); // passes
+ * try {
+ *   validateConfig(problem, { ...HYDROGEN2D_PRESETS.smoke, batch: 63 });
+ * } catch (e) {
+ *   console.log((e as Error).message.split(": ")[1]); // split halves need an even batch size
+ * }
+ * ```
+ */
 export function validateConfig(problem: SchrodingerProblem, config: ExperimentConfig): void {
   if (
     mixtureStds(config).length > 0 && config.representation === "importance" &&
@@ -723,7 +784,30 @@ function angleDistances(learned: Matrix, truth: Matrix, weights: number[], block
   return out;
 }
 
-/** Evaluates the trained model against the analytic spectrum on the problem's quadrature. */
+/**
+ * Evaluates the trained model against the analytic spectrum on the problem's quadrature.
+ *
+ * @example An untrained smoke oscillator model against the exact energies 2, 4, 4
+ * ```ts
+ * import {
+ *   buildModel,
+ *   buildOperator,
+ *   evaluateExperiment,
+ *   initBackend,
+ *   OSCILLATOR_PRESETS,
+ *   oscillatorProblem,
+ *   Rng,
+ * } from "../mod.ts";
+ * await initBackend();
+ * const problem = oscillatorProblem({ dim: 2, evalQuadrature: "gauss-hermite" });
+ * const config = OSCILLATOR_PRESETS.smoke;
+ * const model = buildModel(problem, config, { rng: new Rng(config.seed) });
+ * const operator = buildOperator(problem, config);
+ * const { modes, quadrature } = await evaluateExperiment(problem, config, { operator, model });
+ * console.log(modes.map((m) => m.targetEnergy), quadrature.points.length); // [2, 4, 4] 256
+ * model.dispose();
+ * ```
+ */
 export async function evaluateExperiment(
   problem: SchrodingerProblem,
   config: ExperimentConfig,
@@ -891,6 +975,20 @@ function orthogonalityMatrix(gram: Matrix): Matrix {
 /**
  * Runs a Schrödinger experiment end to end and returns its summary; with `config.out` it writes
  * config.json, log.csv, summary.json and pictures there.
+ *
+ * @example Five steps of the smoke oscillator job (it starts `config.backend` itself)
+ * ```ts
+ * import { OSCILLATOR_PRESETS, oscillatorProblem, runExperiment } from "../mod.ts";
+ * const problem = oscillatorProblem({ dim: 2, evalQuadrature: "gauss-hermite" });
+ * const config = { ...OSCILLATOR_PRESETS.smoke, steps: 5, workers: 1 };
+ * const lines: string[] = [];
+ * const summary = await runExperiment(problem, config, {
+ *   preset: "smoke",
+ *   progress: false,
+ *   log: (line) => lines.push(line), // here: the summary table
+ * });
+ * console.log(summary.steps, summary.modes.map((m) => m.targetEnergy)); // 5 [2, 4, 4]
+ * ```
  */
 export async function runExperiment(
   problem: SchrodingerProblem,
@@ -1048,7 +1146,21 @@ export async function runExperiment(
   return summary;
 }
 
-/** A readable table of a summary. */
+/**
+ * A readable table of a summary.
+ *
+ * @example The table of a five-step smoke run: a title line, then one row per mode
+ * ```ts
+ * import { formatSummary, OSCILLATOR_PRESETS, oscillatorProblem, runExperiment } from "../mod.ts";
+ * const problem = oscillatorProblem({ dim: 2, evalQuadrature: "gauss-hermite" });
+ * const config = { ...OSCILLATOR_PRESETS.smoke, steps: 5, workers: 1 };
+ * const meta = { preset: "smoke", progress: false, log: () => {} };
+ * const summary = await runExperiment(problem, config, meta);
+ * const table = formatSummary(summary).split("\n");
+ * console.log(table[0].split(" in ")[0]); // oscillator (smoke): 5 steps
+ * console.log(table[2].trim().split(/ +/).slice(0, 2)); // ["1", "2.00000"]: mode 1, exact energy
+ * ```
+ */
 export function formatSummary(s: ExperimentSummary): string {
   const lines = [
     `${s.problem} (${s.preset}): ${s.steps} steps in ${s.seconds.toFixed(1)} s ` +
@@ -1091,7 +1203,21 @@ export function formatSummary(s: ExperimentSummary): string {
   return lines.join("\n");
 }
 
-/** Typed view of parsed flag values. */
+/**
+ * Typed view of parsed flag values.
+ *
+ * @example A script's flags on top of the smoke preset
+ * ```ts
+ * import { asConfig, EXPERIMENT_FLAGS, HYDROGEN2D_PRESETS, parseCli } from "../mod.ts";
+ * const cli = parseCli(["--steps", "50"], {
+ *   usage: "demo [flags]",
+ *   flags: EXPERIMENT_FLAGS,
+ *   presets: { smoke: { ...HYDROGEN2D_PRESETS.smoke } },
+ * });
+ * const config = asConfig(cli.values);
+ * console.log(config.steps, config.modes); // 50 4
+ * ```
+ */
 export function asConfig(values: FlagValues): ExperimentConfig {
   return values as unknown as ExperimentConfig;
 }

@@ -4,7 +4,18 @@
  * @module
  */
 
-/** Checks that `dir` can be created and written; throws a clear error otherwise. */
+/**
+ * Checks that `dir` can be created and written; throws a clear error otherwise.
+ *
+ * @example Creates missing parents and checks they can be written
+ * ```ts
+ * import { ensureWritableDir } from "./io.ts";
+ * const dir = await Deno.makeTempDir();
+ * ensureWritableDir(`${dir}/runs/a`);
+ * console.log(Deno.statSync(`${dir}/runs/a`).isDirectory); // true
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
 export function ensureWritableDir(dir: string): void {
   try {
     Deno.mkdirSync(dir, { recursive: true });
@@ -19,7 +30,18 @@ export function ensureWritableDir(dir: string): void {
   }
 }
 
-/** Writes pretty JSON to a file. */
+/**
+ * Writes pretty JSON to a file.
+ *
+ * @example Writing a summary and reading it back
+ * ```ts
+ * import { writeJson } from "./io.ts";
+ * const dir = await Deno.makeTempDir();
+ * writeJson(`${dir}/summary.json`, { step: 10, loss: -0.5 });
+ * console.log(JSON.parse(Deno.readTextFileSync(`${dir}/summary.json`)).loss); // -0.5
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
 export function writeJson(path: string, value: unknown): void {
   Deno.writeTextFileSync(path, JSON.stringify(value, null, 2) + "\n");
 }
@@ -33,7 +55,8 @@ export function writeJson(path: string, value: unknown): void {
  * const path = Deno.makeTempFileSync({ suffix: ".csv" });
  * const log = new CsvLog(path, ["step", "loss"]);
  * log.append([1, -0.5]);
- * console.log(Deno.readTextFileSync(path)); // "step,loss\n1,-0.5\n"
+ * console.log(JSON.stringify(Deno.readTextFileSync(path))); // "step,loss\n1,-0.5\n"
+ * Deno.removeSync(path);
  * ```
  */
 export class CsvLog {

@@ -42,19 +42,43 @@ function assertMatrix(a: Matrix, name: string): [number, number] {
   return [a.length, cols];
 }
 
-/** Zero matrix of shape rows×cols. */
+/**
+ * Zero matrix of shape rows×cols.
+ *
+ * @example A 2×3 zero matrix
+ * ```ts
+ * import { zeros } from "./linalg.ts";
+ * console.log(JSON.stringify(zeros(2, 3))); // [[0,0,0],[0,0,0]]
+ * ```
+ */
 export function zeros(rows: number, cols: number): Matrix {
   return Array.from({ length: rows }, () => new Array<number>(cols).fill(0));
 }
 
-/** Identity matrix of size n. */
+/**
+ * Identity matrix of size n.
+ *
+ * @example The 3×3 identity
+ * ```ts
+ * import { identity } from "./linalg.ts";
+ * console.log(JSON.stringify(identity(3))); // [[1,0,0],[0,1,0],[0,0,1]]
+ * ```
+ */
 export function identity(n: number): Matrix {
   const m = zeros(n, n);
   for (let i = 0; i < n; i++) m[i][i] = 1;
   return m;
 }
 
-/** Transpose. */
+/**
+ * Transpose.
+ *
+ * @example A 2×3 matrix becomes 3×2
+ * ```ts
+ * import { transpose } from "./linalg.ts";
+ * console.log(JSON.stringify(transpose([[1, 2, 3], [4, 5, 6]]))); // [[1,4],[2,5],[3,6]]
+ * ```
+ */
 export function transpose(a: Matrix): Matrix {
   const [r, c] = assertMatrix(a, "matrix");
   const t = zeros(c, r);
@@ -62,7 +86,15 @@ export function transpose(a: Matrix): Matrix {
   return t;
 }
 
-/** Matrix product a·b. */
+/**
+ * Matrix product a·b.
+ *
+ * @example A 2×2 product
+ * ```ts
+ * import { matmul } from "./linalg.ts";
+ * console.log(JSON.stringify(matmul([[1, 2], [3, 4]], [[5, 6], [7, 8]]))); // [[19,22],[43,50]]
+ * ```
+ */
 export function matmul(a: Matrix, b: Matrix): Matrix {
   const [r, k] = assertMatrix(a, "left matrix");
   const [k2, c] = assertMatrix(b, "right matrix");
@@ -178,6 +210,13 @@ export function generalizedEigh(a: Matrix, b: Matrix): EighResult {
 /**
  * Thin singular value decomposition through the eigendecomposition of the smaller Gram matrix.
  * Accurate for well-conditioned test matrices; singular values below ~1e-8·σ_max lose digits.
+ *
+ * @example The singular values of a scaled permutation are the absolute scales
+ * ```ts
+ * import { svd } from "./linalg.ts";
+ * const { s } = svd([[0, 2], [-3, 0], [0, 0]]);
+ * console.log(s.map((x) => x.toFixed(12))); // [ "3.000000000000", "2.000000000000" ]
+ * ```
  */
 export function svd(a: Matrix): SvdResult {
   const [m, n] = assertMatrix(a, "matrix");
@@ -196,7 +235,18 @@ export function svd(a: Matrix): SvdResult {
   return { u, s, v: vectors };
 }
 
-/** Orthonormalises the columns of `a` (modified Gram–Schmidt, twice for stability). */
+/**
+ * Orthonormalises the columns of `a` (modified Gram–Schmidt, twice for stability).
+ *
+ * @example The first column is normalised and the Gram matrix is the identity
+ * ```ts
+ * import { matmul, orthonormalColumns, transpose } from "./linalg.ts";
+ * const q = orthonormalColumns([[3, 1], [4, 2], [0, 2]]);
+ * console.log(q[0][0].toFixed(12), q[1][0].toFixed(12)); // 0.600000000000 0.800000000000
+ * const gram = matmul(transpose(q), q).map((row) => row.map((x) => +x.toFixed(12)));
+ * console.log(JSON.stringify(gram)); // [[1,0],[0,1]]
+ * ```
+ */
 export function orthonormalColumns(a: Matrix, options: { dropDependent?: boolean } = {}): Matrix {
   const [m, n] = assertMatrix(a, "matrix");
   const q = a.map((r) => r.slice());
@@ -226,6 +276,14 @@ export function orthonormalColumns(a: Matrix, options: { dropDependent?: boolean
 /**
  * Subspace distance 1 − tr(P_A P_B)/k between the column spans of two m×k blocks (0 when equal,
  * 1 when orthogonal). Columns need not be orthonormal; a zero or dependent column adds nothing.
+ *
+ * @example The same plane, then two planes sharing one axis
+ * ```ts
+ * import { subspaceDistance } from "./linalg.ts";
+ * const xy = [[2, 1], [0, 1], [0, 0]], xz = [[1, 0], [0, 0], [0, 3]];
+ * console.log(subspaceDistance(xy, [[1, 0], [0, 1], [0, 0]]).toFixed(12)); // 0.000000000000
+ * console.log(subspaceDistance(xy, xz).toFixed(12)); // 0.500000000000
+ * ```
  */
 export function subspaceDistance(a: Matrix, b: Matrix): number {
   const [ma, ka] = assertMatrix(a, "first block");
@@ -318,20 +376,50 @@ function gramCholesky(g: Matrix): Matrix {
   return r;
 }
 
-/** Columns `from` (default 0) up to, not including, `to` (default all) of a matrix. */
+/**
+ * Columns `from` (default 0) up to, not including, `to` (default all) of a matrix.
+ *
+ * @example Dropping the first column, then keeping only it
+ * ```ts
+ * import { columns } from "./linalg.ts";
+ * const a = [[1, 2, 3], [4, 5, 6]];
+ * console.log(JSON.stringify(columns(a, { from: 1 }))); // [[2,3],[5,6]]
+ * console.log(JSON.stringify(columns(a, { to: 1 }))); // [[1],[4]]
+ * ```
+ */
 export function columns(a: Matrix, range: { from?: number; to?: number }): Matrix {
   return a.map((row) => row.slice(range.from ?? 0, range.to));
 }
 
 /**
  * Orthogonal R minimising ‖A R − B‖_F (orthogonal Procrustes): R = U Vᵀ for AᵀB = U Σ Vᵀ.
+ *
+ * @example Recovering a 90° rotation
+ * ```ts
+ * import { matmul, procrustes } from "./linalg.ts";
+ * const a = [[1, 0], [0, 1], [1, 2]], rotation = [[0, -1], [1, 0]];
+ * const r = procrustes(a, matmul(a, rotation));
+ * console.log(JSON.stringify(r.map((row) => row.map((x) => +x.toFixed(12))))); // [[0,-1],[1,0]]
+ * ```
  */
 export function procrustes(a: Matrix, b: Matrix): Matrix {
   const { u, v } = svd(matmul(transpose(a), b));
   return matmul(u, transpose(v));
 }
 
-/** A Haar-random n×n orthogonal matrix drawn with the given normal sampler. */
+/**
+ * A Haar-random n×n orthogonal matrix drawn with the given normal sampler.
+ *
+ * @example Its columns are orthonormal
+ * ```ts
+ * import { matmul, randomOrthogonal, transpose } from "./linalg.ts";
+ * import { Rng } from "./random.ts";
+ * const rng = new Rng(0);
+ * const q = randomOrthogonal(3, () => rng.normal());
+ * const gram = matmul(transpose(q), q).map((row) => row.map((x) => +x.toFixed(12)));
+ * console.log(JSON.stringify(gram)); // [[1,0,0],[0,1,0],[0,0,1]]
+ * ```
+ */
 export function randomOrthogonal(n: number, normal: () => number): Matrix {
   const g = Array.from({ length: n }, () => Array.from({ length: n }, () => normal()));
   return orthonormalColumns(g);

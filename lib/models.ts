@@ -116,7 +116,20 @@ export interface ReinitializeOptions {
   featuresFrom?: number;
 }
 
-/** Throws unless `mode` is an output index of a model with `outputs` outputs. */
+/**
+ * Throws unless `mode` is an output index of a model with `outputs` outputs.
+ *
+ * @example Outputs 0 and 1 of a 2-output model exist, output 2 does not
+ * ```ts
+ * import { assertOutputIndex } from "../mod.ts";
+ * assertOutputIndex(1, 2); // passes
+ * try {
+ *   assertOutputIndex(2, 2);
+ * } catch (e) {
+ *   console.log((e as Error).message); // Invalid output 2: expected an integer in [0, 1]
+ * }
+ * ```
+ */
 export function assertOutputIndex(mode: number, outputs: number): void {
   if (!Number.isInteger(mode) || mode < 0 || mode >= outputs) {
     throw new RangeError(`Invalid output ${mode}: expected an integer in [0, ${outputs - 1}]`);
@@ -826,6 +839,18 @@ export class Mlp implements Model {
  * Rows `idx` of `table` as oneHot(idx)·table: WASM has no kernel for tf.gather's gradient
  * (UnsortedSegmentSum), while a matMul's gradient runs everywhere. The one-hot matrix is made as
  * int32 and cast: tfjs-wasm 4.22's OneHot kernel returns zeros when asked for float32 directly.
+ *
+ * @example Rows 2 and 0 of a 3×2 table
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { gatherRows, initBackend } from "../mod.ts";
+ * await initBackend();
+ * const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+ * const idx = tf.tensor1d([2, 0], "int32");
+ * const rows = gatherRows(table, idx);
+ * console.log(rows.arraySync()); // [ [ 5, 6 ], [ 1, 2 ] ]
+ * tf.dispose([table, idx, rows]);
+ * ```
  */
 export function gatherRows(table: Tensor2D, idx: Tensor1D): Tensor2D {
   return tf.tidy(() => tf.matMul(tf.cast(tf.oneHot(idx, table.shape[0]), "float32"), table));
@@ -894,6 +919,16 @@ function groupMajor(x: Tensor2D, G: number): Tensor3D {
 /**
  * `model.apply` on points given as rows of numbers (or bare numbers for 1-D inputs), as plain
  * arrays: the `predict` of every point-input model.
+ *
+ * @example Three 1-D points, given as bare numbers, through a 2-output network
+ * ```ts
+ * import { initBackend, Mlp, predictPoints, Rng } from "../mod.ts";
+ * await initBackend();
+ * const net = new Mlp({ inputDim: 1, outputs: 2, hidden: [8], rng: new Rng(0) });
+ * const values = predictPoints(net, [-1, 0, 1]);
+ * console.log(values.length, values[0].length); // 3 2
+ * net.dispose();
+ * ```
  */
 export function predictPoints(model: Model, inputs: number[][] | number[]): number[][] {
   const rows = inputs.map((r) => (Array.isArray(r) ? r : [r]));

@@ -78,6 +78,20 @@ function assertMaskSize(masks: NestingMasks, modes: number): void {
  *
  * @param f network outputs f(x_b), B×L
  * @param tf_ operator outputs (Tf)(x_b), B×L
+ *
+ * @example Zero gradient at the eigenfunctions of [[2, 1], [1, 2]]; loss −(3² + 1²), norms λ
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { initBackend, nestedLoraEvdGradient, nestingMasks } from "../mod.ts";
+ * await initBackend();
+ * const f = tf.tensor2d([[Math.sqrt(3), 1], [Math.sqrt(3), -1]]); // columns √λ_l φ_l
+ * const tf_ = tf.matMul<tf.Tensor2D>(tf.tensor2d([[2, 1], [1, 2]]), f); // (Tf)(i) = Σ_j A_ij f(j)
+ * const masks = nestingMasks(2, { nesting: "sequential" });
+ * const { grad, loss, norms } = nestedLoraEvdGradient(f, tf_, { masks, estimator: "full" });
+ * console.log(tf.max(tf.abs(grad)).dataSync()[0].toFixed(4)); // 0.0000
+ * console.log(loss.dataSync()[0].toFixed(3)); // -10.000
+ * console.log(Array.from(norms.dataSync(), (x) => x.toFixed(3))); // [ "3.000", "1.000" ]
+ * ```
  */
 export function nestedLoraEvdGradient(
   f: Tensor2D,
@@ -128,6 +142,20 @@ export function nestedLoraEvdGradient(
  * with Λ_f = fᵀf/B₁, Λ_g = gᵀg/B₂.
  *
  * @param evaluation f(x_b) and (Tg)(x_b), B₁×L; g(y_b) and (T*f)(y_b), B₂×L
+ *
+ * @example Optimum for T = diag(2, 1), joint nesting (m = [1, ½]): loss −Σ m_l σ_l², norms σ
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { initBackend, nestedLoraSvdGradient, nestingMasks } from "../mod.ts";
+ * await initBackend();
+ * const a = tf.tensor2d([[2, 0], [0, 1]]);
+ * const f = tf.tensor2d([[2, 0], [0, Math.SQRT2]]), g = f.clone(); // columns √σ_l φ_l, √σ_l ψ_l
+ * const tg = tf.matMul<tf.Tensor2D>(a, g), tsf = tf.matMul<tf.Tensor2D>(a, f, true); // Ag, Aᵀf
+ * const masks = nestingMasks(2, { nesting: "joint" });
+ * const out = nestedLoraSvdGradient({ f, tg, g, tsf }, { masks });
+ * console.log(out.loss.dataSync()[0].toFixed(3)); // -4.500
+ * console.log(Array.from(out.norms.dataSync(), (x) => x.toFixed(3))); // [ "2.000", "1.000" ]
+ * ```
  */
 export function nestedLoraSvdGradient(
   evaluation: SingularEvaluation,
@@ -172,6 +200,19 @@ export function nestedLoraSvdGradient(
  * @param f f(x_b), B×L
  * @param g g(y_b), B×L (row b paired with row b of f)
  * @param options.masks masks for L+1 modes (constant first)
+ *
+ * @example x = ±1, y = x with probability 3/4: σ₁ = E[xy] = ½, optimal loss −(1 + σ₁²)
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { initBackend, nestedLoraCdkGradient, nestingMasks } from "../mod.ts";
+ * await initBackend();
+ * const x = tf.tensor2d([1, 1, 1, 1, -1, -1, -1, -1], [8, 1]);
+ * const y = tf.tensor2d([1, 1, 1, -1, -1, -1, -1, 1], [8, 1]);
+ * const masks = nestingMasks(2, { nesting: "sequential" }); // constant mode + 1 learned mode
+ * const out = nestedLoraCdkGradient(tf.mul(x, Math.SQRT1_2), tf.mul(y, Math.SQRT1_2), { masks });
+ * console.log(out.loss.dataSync()[0].toFixed(3)); // -1.250
+ * console.log(out.norms.dataSync()[0].toFixed(3)); // 0.500
+ * ```
  */
 export function nestedLoraCdkGradient(
   f: Tensor2D,

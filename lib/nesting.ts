@@ -37,12 +37,40 @@ export interface NestingMaskOptions {
   deflation?: number;
 }
 
-/** Throws unless `name` is a known nesting scheme. */
+/**
+ * Throws unless `name` is a known nesting scheme.
+ *
+ * @example A known name passes through, an unknown one throws
+ * ```ts
+ * import { parseNesting } from "../mod.ts";
+ * console.log(parseNesting("sequential")); // sequential
+ * let message = "";
+ * try {
+ *   parseNesting("nested");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * console.log(message); // Unknown nesting "nested": allowed values are joint, sequential, none
+ * ```
+ */
 export function parseNesting(name: string): Nesting {
   return parseChoice(name, { what: "nesting", allowed: NESTING_NAMES });
 }
 
-/** Throws unless `modes` is a positive integer. */
+/**
+ * Throws unless `modes` is a positive integer.
+ *
+ * @example A positive integer passes, zero throws
+ * ```ts
+ * import { assertModes } from "../mod.ts";
+ * assertModes(4); // passes
+ * try {
+ *   assertModes(0);
+ * } catch (e) {
+ *   console.log((e as Error).message); // Invalid number of modes 0: it must be a positive integer
+ * }
+ * ```
+ */
 export function assertModes(modes: number): void {
   assertPositiveInteger(modes, "number of modes");
 }

@@ -19,7 +19,21 @@ export interface OperatorBatch {
   data?: Record<string, Tensor>;
 }
 
-/** Frees every tensor of a batch. */
+/**
+ * Frees every tensor of a batch.
+ *
+ * @example A drawn batch leaves no tensor behind
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { disposeBatch, initBackend, Rng, SymmetricMatrixOperator } from "../mod.ts";
+ * await initBackend();
+ * const op = new SymmetricMatrixOperator([[2, 1], [1, 2]]);
+ * const before = tf.memory().numTensors;
+ * const batch = op.sample(new Rng(0), 4);
+ * disposeBatch(batch);
+ * console.log(tf.memory().numTensors - before); // 0
+ * ```
+ */
 export function disposeBatch(batch: OperatorBatch): void {
   batch.x.dispose();
   batch.y?.dispose();

@@ -33,7 +33,22 @@ export interface OptimizerOptions {
   momentum?: number;
 }
 
-/** Throws unless `name` is a known optimiser. */
+/**
+ * Throws unless `name` is a known optimiser.
+ *
+ * @example A known name passes through, an unknown one throws
+ * ```ts
+ * import { parseOptimizerName } from "../mod.ts";
+ * console.log(parseOptimizerName("adam")); // adam
+ * let message = "";
+ * try {
+ *   parseOptimizerName("lbfgs");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * console.log(message); // Unknown optimizer "lbfgs": allowed values are rmsprop, adam, sgd
+ * ```
+ */
 export function parseOptimizerName(name: string): OptimizerName {
   return parseChoice(name, { what: "optimizer", allowed: OPTIMIZER_NAMES });
 }
@@ -81,7 +96,7 @@ function guardedAssign(x: Variable, value: Tensor, guard: Tensor | undefined): v
  * const x = tf.variable(tf.scalar(1));
  * const opt = createOptimizer([x], { name: "sgd", momentum: 0 });
  * opt.step([tf.scalar(2)], 0.1);
- * console.log(x.dataSync()[0]); // 0.8
+ * console.log(x.dataSync()[0].toFixed(6)); // 0.800000 (1 − 0.1·2)
  * ```
  */
 export function createOptimizer(vars: Variable[], options: OptimizerOptions): Optimizer {
@@ -260,12 +275,37 @@ export interface ScheduleOptions {
   minLr?: number;
 }
 
-/** Throws unless `name` is a known schedule. */
+/**
+ * Throws unless `name` is a known schedule.
+ *
+ * @example A known name passes through, an unknown one throws
+ * ```ts
+ * import { parseSchedule } from "../mod.ts";
+ * console.log(parseSchedule("cosine")); // cosine
+ * let message = "";
+ * try {
+ *   parseSchedule("linear");
+ * } catch (e) {
+ *   message = (e as Error).message;
+ * }
+ * console.log(message); // Unknown schedule "linear": allowed values are constant, cosine
+ * ```
+ */
 export function parseSchedule(name: string): ScheduleName {
   return parseChoice(name, { what: "schedule", allowed: SCHEDULE_NAMES });
 }
 
-/** Learning rate at (0-based) step `step`: cosine lr·½(1 + cos(π t/T)), after an optional warm-up. */
+/**
+ * Learning rate at (0-based) step `step`: cosine lr·½(1 + cos(π t/T)), after an optional warm-up.
+ *
+ * @example Cosine from 0.01 over 1000 steps with 10 warm-up steps: start, half-way, end
+ * ```ts
+ * import { learningRate } from "../mod.ts";
+ * const options = { schedule: "cosine", lr: 0.01, totalSteps: 1000, warmupSteps: 10 };
+ * const lrs = [0, 500, 999].map((step) => learningRate(step, options).toFixed(4));
+ * console.log(lrs); // [ "0.0010", "0.0050", "0.0000" ]
+ * ```
+ */
 export function learningRate(step: number, options: ScheduleOptions): number {
   const schedule = parseSchedule(options.schedule);
   const warm = options.warmupSteps ?? 0;
@@ -280,6 +320,20 @@ export function learningRate(step: number, options: ScheduleOptions): number {
 /**
  * Zeroes an optimiser's state at the entries `masks` mark (0/1 tensors aligned with its variables,
  * null for untouched ones), as after re-initialising those parameters.
+ *
+ * @example Clear SGD momentum at the first of two entries
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { createOptimizer, initBackend, resetOptimizerEntries } from "../mod.ts";
+ * await initBackend();
+ * const x = tf.variable(tf.tensor1d([1, 2]));
+ * const opt = createOptimizer([x], { name: "sgd", momentum: 0.9 });
+ * tf.tidy(() => opt.step([tf.tensor1d([1, 1])], 0.1)); // momentum buffer b = [1, 1]
+ * tf.tidy(() => resetOptimizerEntries(opt, [tf.tensor1d([1, 0])]));
+ * console.log(Array.from(opt.stateTensors()[0].dataSync())); // [ 0, 1 ]
+ * opt.dispose();
+ * x.dispose();
+ * ```
  */
 export function resetOptimizerEntries(optimizer: Optimizer, masks: (Tensor | null)[]): void {
   const slots = optimizer.stateTensors();
@@ -297,6 +351,20 @@ export function resetOptimizerEntries(optimizer: Optimizer, masks: (Tensor | nul
 /**
  * Exponential moving average of parameters with the reference's warm-up:
  * shadow ← d_t·shadow + (1 − d_t)·θ, d_t = min(decay, (1 + t)/(10 + t)).
+ *
+ * @example The first update's warm-up decay d_0 = 0.1 moves the shadow 90% of the way
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { initBackend, ParameterEma } from "../mod.ts";
+ * await initBackend();
+ * const x = tf.variable(tf.scalar(0));
+ * const ema = new ParameterEma([x], 0.99);
+ * x.assign(tf.scalar(1));
+ * ema.update();
+ * console.log(ema.shadow[0].dataSync()[0].toFixed(3)); // 0.900
+ * ema.dispose();
+ * x.dispose();
+ * ```
  */
 export class ParameterEma {
   /** Target decay. */
@@ -385,7 +453,20 @@ export class ParameterEma {
   }
 }
 
-/** Global L2 norm of a list of gradients (a scalar tensor). */
+/**
+ * Global L2 norm of a list of gradients (a scalar tensor).
+ *
+ * @example The norm of the gradients [3] and [4] is 5
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { globalNorm, initBackend } from "../mod.ts";
+ * await initBackend();
+ * const grads = [tf.tensor1d([3]), tf.tensor2d([[4]])];
+ * const norm = globalNorm(grads);
+ * console.log(norm.dataSync()[0]); // 5
+ * tf.dispose([...grads, norm]);
+ * ```
+ */
 export function globalNorm(grads: Tensor[]): Scalar {
   return tf.tidy(() => {
     // On a GPU one concat and one reduction cost fewer dispatches than a reduction per tensor.

@@ -296,7 +296,15 @@ export interface PoolTimings {
   total: number;
 }
 
-/** Why Workers cannot be used here, or null when they can. */
+/**
+ * Why Workers cannot be used here, or null when they can.
+ *
+ * @example Under Deno, Workers with shared memory are available
+ * ```ts
+ * import { workersUnavailable } from "../mod.ts";
+ * console.log(workersUnavailable()); // null
+ * ```
+ */
 export function workersUnavailable(): string | null {
   if (typeof Worker === "undefined") return "Workers are not available in this runtime";
   if (typeof SharedArrayBuffer === "undefined") return "SharedArrayBuffer is not available";

@@ -123,7 +123,18 @@ export const HYDROGEN2D_PRESETS: Record<string, ExperimentConfig> = {
   },
 };
 
-/** The 2-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a polar quadrature. */
+/**
+ * The 2-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a polar quadrature.
+ *
+ * @example Energies −1/(4(n − ½)²): the ground state −1, then the n = 2 shell of three at −1/9
+ * ```ts
+ * import { hydrogen2dProblem } from "../mod.ts";
+ * const problem = hydrogen2dProblem();
+ * const energies = problem.spectrum.states(4).map((s) => s.energy.toFixed(4));
+ * console.log(energies); // ["-1.0000", "-0.1111", "-0.1111", "-0.1111"]
+ * console.log(problem.potential([3, 4])); // -0.2: −1/|x| at |x| = 5
+ * ```
+ */
 export function hydrogen2dProblem(): SchrodingerProblem {
   return {
     name: "hydrogen2d",
@@ -170,7 +181,17 @@ export const HYDROGEN3D_PRESETS: Record<string, ExperimentConfig> = {
   paper: { ...HYDROGEN2D_PRESETS.paper, modes: 30 },
 };
 
-/** The 3-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a spherical quadrature. */
+/**
+ * The 3-D hydrogen problem: H = −Δ − 1/|x|, evaluated on a spherical quadrature.
+ *
+ * @example Energies −1/(4n²): the ground state, then the n = 2 shell of four
+ * ```ts
+ * import { hydrogen3dProblem } from "../mod.ts";
+ * const problem = hydrogen3dProblem();
+ * const energies = problem.spectrum.states(5).map((s) => s.energy);
+ * console.log(energies); // [-0.25, -0.0625, -0.0625, -0.0625, -0.0625]
+ * ```
+ */
 export function hydrogen3dProblem(): SchrodingerProblem {
   return {
     name: "hydrogen3d",
@@ -285,7 +306,16 @@ export const OSCILLATOR_FLAGS: Record<string, FlagSpec> = {
   },
 };
 
-/** Parses --omegas for d dimensions. */
+/**
+ * Parses --omegas for d dimensions.
+ *
+ * @example One frequency per axis, or one for all
+ * ```ts
+ * import { parseOmegas } from "../mod.ts";
+ * console.log(parseOmegas("1,2", 2)); // [1, 2]
+ * console.log(parseOmegas("1.5", 3)); // [1.5, 1.5, 1.5]
+ * ```
+ */
 export function parseOmegas(text: string, dim: number): number[] {
   const parts = text.split(",").map((s) => s.trim());
   const values = parts.map(Number);
@@ -365,7 +395,18 @@ export function oscillatorProblem(options: OscillatorProblemOptions = {}): Schro
   };
 }
 
-/** Rebuilds a built-in problem from its {@linkcode ProblemSpec}. */
+/**
+ * Rebuilds a built-in problem from its {@linkcode ProblemSpec}.
+ *
+ * @example A Worker rebuilds the anisotropic oscillator from its spec
+ * ```ts
+ * import { oscillatorProblem, problemFromSpec } from "../mod.ts";
+ * const spec = oscillatorProblem({ omegas: [1, 2] }).spec!; // plain data: it crosses to a Worker
+ * const problem = problemFromSpec(spec);
+ * const energies = problem.spectrum.states(3).map((s) => s.energy);
+ * console.log(problem.title, energies); // 2-D oscillator [3, 5, 7]
+ * ```
+ */
 export function problemFromSpec(spec: ProblemSpec): SchrodingerProblem {
   if (spec.name === "hydrogen2d") return hydrogen2dProblem();
   if (spec.name === "hydrogen3d") return hydrogen3dProblem();

@@ -5,7 +5,15 @@
  * @module
  */
 
-/** Formats seconds as h:mm:ss or m:ss. */
+/**
+ * Formats seconds as h:mm:ss or m:ss.
+ *
+ * @example Minutes, hours, and an unknown duration
+ * ```ts
+ * import { formatDuration } from "./progress.ts";
+ * console.log(formatDuration(65), formatDuration(3725), formatDuration(NaN)); // 1:05 1:02:05 ?
+ * ```
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
   const s = Math.round(seconds);

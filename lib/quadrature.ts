@@ -128,7 +128,17 @@ export interface SphericalOptions {
   azimuthal?: number;
 }
 
-/** Spherical product rule on the ball: weights r²·dr·d(cos θ)·dφ. */
+/**
+ * Spherical product rule on the ball: weights r²·dr·d(cos θ)·dφ.
+ *
+ * @example The weights sum to the volume of the unit ball, 4π/3
+ * ```ts
+ * import { sphericalQuadrature } from "./quadrature.ts";
+ * const q = sphericalQuadrature({ radius: 1, polar: 8, azimuthal: 8 });
+ * const volume = q.weights.reduce((a, b) => a + b, 0);
+ * console.log(volume.toFixed(10), (4 * Math.PI / 3).toFixed(10)); // 4.1887902048 4.1887902048
+ * ```
+ */
 export function sphericalQuadrature(options: SphericalOptions): Quadrature {
   const { r, w } = radialRule(options.radius, options.radialNodes ?? 12, options.panels ?? 8);
   const ct = gaussLegendre(options.polar ?? 32);
@@ -157,7 +167,16 @@ export interface GridOptions {
   spacing: number;
 }
 
-/** The uniform grid of METHOD §4: left endpoints lower + k·spacing < upper, weight spacing^d. */
+/**
+ * The uniform grid of METHOD §4: left endpoints lower + k·spacing < upper, weight spacing^d.
+ *
+ * @example A 4×2 grid on [0, 2)×[0, 1): the weights sum to the area
+ * ```ts
+ * import { gridQuadrature } from "./quadrature.ts";
+ * const q = gridQuadrature({ lower: [0, 0], upper: [2, 1], spacing: 0.5 });
+ * console.log(q.points.length, q.weights.reduce((a, b) => a + b, 0)); // 8 2
+ * ```
+ */
 export function gridQuadrature(options: GridOptions): Quadrature {
   const { lower, upper, spacing } = options;
   assertPositive(spacing, "spacing");
@@ -184,6 +203,14 @@ export function gridQuadrature(options: GridOptions): Quadrature {
 /**
  * Gauss–Hermite nodes and weights for ∫ e^{−x²} h(x) dx (Golub–Welsch: eigenvalues of the Jacobi
  * matrix with off-diagonals √(k/2)).
+ *
+ * @example The weights sum to ∫ e^{−x²} dx = √π
+ * ```ts
+ * import { gaussHermite } from "./quadrature.ts";
+ * const { weights } = gaussHermite(5);
+ * const total = weights.reduce((a, b) => a + b, 0);
+ * console.log(total.toFixed(12), Math.sqrt(Math.PI).toFixed(12)); // 1.772453850906 1.772453850906
+ * ```
  */
 export function gaussHermite(n: number): { nodes: number[]; weights: number[] } {
   assertPositiveInteger(n, "number of nodes");
@@ -207,6 +234,15 @@ export function gaussHermite(n: number): { nodes: number[]; weights: number[] } 
  * Tensor-product Gauss–Hermite rule for ∫ h(x) dx on R^d, exact for h = e^{−Σ ω_k x_k²}·polynomial
  * of degree < 2n per axis (products of oscillator eigenfunctions): nodes x/√ω_k, weights
  * w·e^{x²}/√ω_k.
+ *
+ * @example ∫ e^{−x²−2y²} dx dy = π/√2, exactly
+ * ```ts
+ * import { gaussHermiteQuadrature } from "./quadrature.ts";
+ * const q = gaussHermiteQuadrature({ omegas: [1, 2], nodes: 6 });
+ * const h = ([x, y]: number[]) => Math.exp(-x * x - 2 * y * y);
+ * const total = q.points.reduce((s, p, i) => s + q.weights[i] * h(p), 0);
+ * console.log(total.toFixed(10), (Math.PI / Math.SQRT2).toFixed(10)); // 2.2214414691 2.2214414691
+ * ```
  */
 export function gaussHermiteQuadrature(options: { omegas: number[]; nodes?: number }): Quadrature {
   const n = options.nodes ?? 14;

@@ -20,7 +20,17 @@ function generalisedGoldenRatio(m: number): number {
   return x;
 }
 
-/** The Kronecker generator α of dimension m (entries in (0, 1)). */
+/**
+ * The Kronecker generator α of dimension m (entries in (0, 1)).
+ *
+ * @example In one dimension α is the golden ratio's conjugate, (√5 − 1)/2
+ * ```ts
+ * import { kroneckerGenerator } from "./quasirandom.ts";
+ * const [alpha] = kroneckerGenerator(1);
+ * const goldenConjugate = (Math.sqrt(5) - 1) / 2;
+ * console.log(alpha.toFixed(12), goldenConjugate.toFixed(12)); // 0.618033988750 0.618033988750
+ * ```
+ */
 export function kroneckerGenerator(m: number): number[] {
   assertPositiveInteger(m, "dimension");
   const phi = generalisedGoldenRatio(m);

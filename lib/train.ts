@@ -322,7 +322,35 @@ export interface TrainerProgress {
   last?: TrainRecord | null;
 }
 
-/** Thrown when the loss or gradient becomes NaN or infinite; the parameters keep their last good values. */
+/**
+ * Thrown when the loss or gradient becomes NaN or infinite; the parameters keep their last good
+ * values.
+ *
+ * @example SGD with a far too large learning rate diverges at step 3 (step 2's parameters kept)
+ * ```ts
+ * import {
+ *   initBackend,
+ *   Rng,
+ *   SymmetricMatrixOperator,
+ *   TabularModel,
+ *   train,
+ *   TrainingDivergedError,
+ * } from "../mod.ts";
+ * await initBackend();
+ * const op = new SymmetricMatrixOperator([[3, 0, 0], [0, 2, 0], [0, 0, 1]]);
+ * const model = new TabularModel({ size: 3, outputs: 2, rng: new Rng(0) });
+ * const options = { steps: 50, batchSize: "population" as const, optimizer: "sgd", lr: 100 };
+ * let error: TrainingDivergedError | undefined;
+ * try {
+ *   await train({ operator: op, model }, options);
+ * } catch (e) {
+ *   if (!(e instanceof TrainingDivergedError)) throw e;
+ *   error = e;
+ * }
+ * console.log(error?.step); // 3
+ * model.dispose();
+ * ```
+ */
 export class TrainingDivergedError extends Error {
   /** The step at which the non-finite value appeared (its update was not applied). */
   readonly step: number;
@@ -919,7 +947,22 @@ export class Trainer {
   }
 }
 
-/** Trains to the end: `new Trainer(problem, options).run()`, disposing the trainer's state after. */
+/**
+ * Trains to the end: `new Trainer(problem, options).run()`, disposing the trainer's state after.
+ *
+ * @example Top-2 eigenvalues of a 3×3 matrix in 300 population steps
+ * ```ts
+ * import { initBackend, Rng, SymmetricMatrixOperator, TabularModel, train } from "../mod.ts";
+ * await initBackend();
+ * const op = new SymmetricMatrixOperator([[3, 0, 0], [0, 2, 0], [0, 0, 1]]);
+ * const model = new TabularModel({ size: 3, outputs: 2, rng: new Rng(0) });
+ * const { last } = await train({ operator: op, model }, {
+ *   steps: 300, batchSize: "population", nesting: "sequential", lr: 0.05,
+ * });
+ * console.log(last.norms.map((x) => x.toFixed(2))); // [ "3.00", "2.00" ]
+ * model.dispose();
+ * ```
+ */
 export async function train(problem: TrainProblem, options: TrainOptions): Promise<TrainResult> {
   const trainer = new Trainer(problem, options);
   try {

@@ -40,17 +40,47 @@ export type KineticMethod = typeof KINETIC_METHODS[number];
 /** A potential V(x), evaluated on the host in float64 (no gradient is ever needed). */
 export type Potential = (x: number[]) => number;
 
-/** Throws unless `name` is a known kinetic method. */
+/**
+ * Throws unless `name` is a known kinetic method.
+ *
+ * @example A known method, and an unknown one
+ * ```ts
+ * import { parseKineticMethod } from "../mod.ts";
+ * console.log(parseKineticMethod("fd")); // fd
+ * try {
+ *   parseKineticMethod("exact");
+ * } catch (e) {
+ *   console.log((e as Error).message.split(": ")[1]); // allowed values are forward, fd, autodiff
+ * }
+ * ```
+ */
 export function parseKineticMethod(name: string): KineticMethod {
   return parseChoice(name, { what: "kinetic method", allowed: KINETIC_METHODS });
 }
 
-/** Coulomb potential −charge/|x| (hydrogen-like in any dimension). */
+/**
+ * Coulomb potential −charge/|x| (hydrogen-like in any dimension).
+ *
+ * @example At |x| = 5, for charge 1 and 2
+ * ```ts
+ * import { coulombPotential } from "../mod.ts";
+ * console.log(coulombPotential()([3, 4]), coulombPotential(2)([3, 4])); // -0.2 -0.4
+ * ```
+ */
 export function coulombPotential(charge = 1): Potential {
   return (x) => -charge / Math.hypot(...x);
 }
 
-/** Harmonic potential Σ_k ω_k² x_k² (isotropic when all ω are equal). */
+/**
+ * Harmonic potential Σ_k ω_k² x_k² (isotropic when all ω are equal).
+ *
+ * @example ω = (1, 2): V(1, 1) = 1 + 4, V(3, 0.5) = 9 + 1
+ * ```ts
+ * import { harmonicPotential } from "../mod.ts";
+ * const v = harmonicPotential([1, 2]);
+ * console.log(v([1, 1]), v([3, 0.5])); // 5 10
+ * ```
+ */
 export function harmonicPotential(omegas: number[]): Potential {
   if (omegas.length === 0) throw new RangeError("Invalid frequencies: at least one ω is needed");
   omegas.forEach((w, k) => {
@@ -460,7 +490,23 @@ export class SchrodingerOperator implements EigenOperator {
   }
 }
 
-/** The model's forward-mode jet (with its reverse pass where asked); throws when it has none. */
+/**
+ * The model's forward-mode jet (with its reverse pass where asked); throws when it has none.
+ *
+ * @example An MLP's Laplacian from its jet agrees with nested tf.grad's
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { autodiffJet, forwardJet, initBackend, Mlp, Rng } from "../mod.ts";
+ * await initBackend();
+ * const model = new Mlp({ inputDim: 2, outputs: 1, hidden: [8, 8], rng: new Rng(0) });
+ * const x = tf.tensor2d([[0.5, -1]]);
+ * const jet = forwardJet(model, x), oracle = autodiffJet(model, x);
+ * const lap = (j: { lap: tf.Tensor }) => j.lap.dataSync()[0].toFixed(4);
+ * console.log(lap(jet), lap(oracle)); // 0.6991 0.6991
+ * tf.dispose([x, jet.value, jet.grad, jet.lap, oracle.value, oracle.grad, oracle.lap]);
+ * model.dispose();
+ * ```
+ */
 export function forwardJet(model: Model, x: Tensor2D, options: JetOptions = {}): Jet {
   if (!model.jet) {
     throw new RangeError(
@@ -473,6 +519,19 @@ export function forwardJet(model: Model, x: Tensor2D, options: JetOptions = {}):
 /**
  * Value, gradient and Laplacian by nested tf.grad (slow; a test oracle). Refuses models whose
  * second derivatives tfjs 4.22 computes wrongly (tanh and other saved-output gradients).
+ *
+ * @example Value B×L, gradient d×B×L and Laplacian B×L at four points in 2-D, three modes
+ * ```ts
+ * import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+ * import { autodiffJet, initBackend, Mlp, Rng } from "../mod.ts";
+ * await initBackend();
+ * const model = new Mlp({ inputDim: 2, outputs: 3, hidden: [8], rng: new Rng(0) });
+ * const x = tf.tensor2d([[0, 0], [1, 0], [0, 1], [1, 1]]);
+ * const jet = autodiffJet(model, x);
+ * console.log(jet.value.shape, jet.grad.shape, jet.lap.shape); // [4, 3] [2, 4, 3] [4, 3]
+ * tf.dispose([x, jet.value, jet.grad, jet.lap]);
+ * model.dispose();
+ * ```
  */
 export function autodiffJet(model: Model, x: Tensor2D): Jet {
   if (model.secondOrderAutodiffSafe === false) {
