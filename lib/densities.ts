@@ -64,7 +64,7 @@ export function gaussianDensity(options: { dim: number; std: number }): Sampling
   return {
     dim,
     name: `gaussian(std=${std})`,
-    sample: (rng, n) => rng.normals(n * dim, { std: std }),
+    sample: (rng, n) => rng.normals(n * dim, { std }),
     uniformDim: dim,
     fromUniform: (u, n) =>
       Float32Array.from(u.subarray(0, n * dim), (v) => std * inverseNormalCdf(v)),

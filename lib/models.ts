@@ -286,13 +286,13 @@ export class Mlp implements Model {
       this.#initStd.push(std);
       let w: Tensor, b: Tensor;
       if (k === 0) {
-        w = tf.tensor2d(rng.normals(fanIn * G * fanOut, { std: std }), [fanIn, G * fanOut]);
+        w = tf.tensor2d(rng.normals(fanIn * G * fanOut, { std }), [fanIn, G * fanOut]);
         b = tf.zeros([G * fanOut]);
       } else if (G === 1) {
-        w = tf.tensor2d(rng.normals(fanIn * fanOut, { std: std }), [fanIn, fanOut]);
+        w = tf.tensor2d(rng.normals(fanIn * fanOut, { std }), [fanIn, fanOut]);
         b = tf.zeros([fanOut]);
       } else {
-        w = tf.tensor3d(rng.normals(G * fanIn * fanOut, { std: std }), [G, fanIn, fanOut]);
+        w = tf.tensor3d(rng.normals(G * fanIn * fanOut, { std }), [G, fanIn, fanOut]);
         b = tf.zeros([G * fanOut]);
       }
       this.weights.push(tf.variable(w));
