@@ -107,8 +107,10 @@ export class Rng {
 
   /** `n` integers drawn uniformly from [0, range). */
   ints(n: number, range: number): Int32Array {
+    // the range is checked once for the batch, not once per draw
+    if (n > 0) assertPositiveInteger(range, "range");
     const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.int(range);
+    for (let i = 0; i < n; i++) out[i] = Math.floor(this.uniform() * range);
     return out;
   }
 
